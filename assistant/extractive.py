@@ -1,0 +1,157 @@
+"""The extractive generator: the answer is the sentences from the retrieved passages that best
+answer the question, in reading order, each cited. Works offline, needs no LLM, and every
+sentence shown is a literal quote from a source.
+
+A sentence's evidence combines its embedding similarity to the question, the similarity of its
+passage, and how many of the question's key terms it (with its section heading) contains. When
+the best evidence is weak, the assistant refuses and offers the closest documents instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.cite import citation, suggestions
+from assistant.messages import language_name, message
+from assistant.retrieve import Retrieval
+from core.embedding import Embedder
+from core.lexical import terms
+from core.sentences import split_sentences
+from core.settings import AnswerSettings
+from core.types import Answer, AnswerSentence, Citation, Hit
+
+# e5 cosine similarities live in a narrow band; these map them onto 0..1.
+_COS_FLOOR, _COS_CEIL = 0.78, 0.92
+_MAX_PASSAGES = 5
+_REDUNDANT = 0.93
+
+
+@dataclass(frozen=True)
+class Candidate:
+    hit_index: int
+    start: int
+    end: int
+    text: str
+    similarity: float = 0.0
+    coverage: float = 0.0
+    evidence: float = 0.0
+
+
+def _scale(cos: float) -> float:
+    return float(np.clip((cos - _COS_FLOOR) / (_COS_CEIL - _COS_FLOOR), 0.0, 1.0))
+
+
+def candidate_sentences(hits: tuple[Hit, ...]) -> list[Candidate]:
+    """Sentences (and table rows) of the top passages, with their spans in the passage text."""
+    found = []
+    for index, hit in enumerate(hits[:_MAX_PASSAGES]):
+        text = hit.passage.text
+        for sentence in split_sentences(text):
+            offset = sentence.start
+            for line in sentence.text.split("\n"):
+                start = text.find(line, offset)
+                offset = start + len(line)
+                stripped = line.strip(" •")
+                if len(stripped.split()) >= 3 or any(c.isdigit() for c in stripped):
+                    found.append(Candidate(index, start, start + len(line), line))
+    return found
+
+
+def score_candidates(question: str, language: str, retrieval: Retrieval, candidates: list[Candidate],
+                     embedder: Embedder) -> list[Candidate]:
+    """Attach similarity, key-term coverage and combined evidence to each candidate."""
+    if not candidates:
+        return []
+    hits = retrieval.hits
+    vectors = embedder.embed_passages([f"{hits[c.hit_index].passage.title}: {c.text}" for c in candidates])
+    similarities = vectors @ retrieval.query_vector
+    key_terms = set(terms(question, language)) | set(terms(question, "en" if language == "nl" else "nl"))
+    scored = []
+    for candidate, cos in zip(candidates, similarities, strict=True):
+        passage = hits[candidate.hit_index].passage
+        context = f"{candidate.text} {passage.title} {' '.join(passage.section_path)}"
+        present = set(terms(context, passage.language)) | set(terms(context, language))
+        coverage = len(key_terms & present) / len(key_terms) if key_terms else 0.0
+        passage_sim = _scale(hits[candidate.hit_index].dense_score)
+        evidence = 0.55 * _scale(float(cos)) + 0.25 * passage_sim + 0.20 * coverage
+        scored.append(Candidate(candidate.hit_index, candidate.start, candidate.end, candidate.text,
+                                float(cos), coverage, evidence))
+    return scored
+
+
+class ExtractiveGenerator:
+    """Quotes the best-supported sentences; refuses when no sentence carries enough evidence."""
+
+    name = "extractive"
+
+    def __init__(self, embedder: Embedder, settings: AnswerSettings) -> None:
+        self.embedder = embedder
+        self.settings = settings
+
+    def generate(self, question: str, retrieval: Retrieval) -> Answer:
+        started = time.perf_counter()
+        language = retrieval.language
+        scored = score_candidates(question, language, retrieval,
+                                  candidate_sentences(retrieval.hits), self.embedder)
+        chosen = self._select(scored)
+        timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
+        if not chosen:
+            return refusal(question, language, retrieval, "no_results" if not retrieval.hits else "low_evidence",
+                           self.name, timings)
+        numbers: dict[int, int] = {}
+        citations: list[Citation] = []
+        sentences = []
+        for candidate in sorted(chosen, key=lambda c: (c.hit_index, c.start)):
+            hit = retrieval.hits[candidate.hit_index]
+            if candidate.hit_index not in numbers:
+                numbers[candidate.hit_index] = len(numbers) + 1
+                citations.append(citation(numbers[candidate.hit_index], hit, candidate.start, candidate.end))
+            sentences.append(AnswerSentence(candidate.text.strip(" •"), (numbers[candidate.hit_index],)))
+        # several quotes from one passage: the citation's span covers them all
+        citations = [_widen(c, [x for x in chosen if numbers[x.hit_index] == c.number]) for c in citations]
+        notice = None
+        other = sorted({c.language for c in citations if c.language and c.language != language})
+        if other:
+            notice = message("source_language", language,
+                             language=" / ".join(language_name(code, language) for code in other))
+        return Answer(question=question, language=language, answered=True, sentences=tuple(sentences),
+                      citations=tuple(citations), generator=self.name, notice=notice, timings_ms=timings)
+
+    def _select(self, scored: list[Candidate]) -> list[Candidate]:
+        ranked = sorted(scored, key=lambda c: -c.evidence)
+        if not ranked or ranked[0].evidence < self.settings.min_relevance:
+            return []
+        best = ranked[0]
+        chosen = [best]
+        texts = {best.text.strip().lower()}
+        for candidate in ranked[1:]:
+            if len(chosen) >= self.settings.max_sentences:
+                break
+            if candidate.evidence < max(self.settings.min_relevance, best.evidence - 0.12):
+                break
+            if candidate.text.strip().lower() in texts:
+                continue
+            near_best = candidate.hit_index == best.hit_index or candidate.coverage >= best.coverage
+            if near_best and abs(candidate.similarity - best.similarity) < 1 - _REDUNDANT + 0.1:
+                chosen.append(candidate)
+                texts.add(candidate.text.strip().lower())
+        return chosen
+
+
+def _widen(cite: Citation, quotes: list[Candidate]) -> Citation:
+    if len(quotes) <= 1:
+        return cite
+    start, end = min(q.start for q in quotes), max(q.end for q in quotes)
+    return Citation(**{**cite.__dict__, "quote": cite.passage[start:end], "quote_start": start, "quote_end": end})
+
+
+def refusal(question: str, language: str, retrieval: Retrieval, reason: str, generator: str,
+            timings: dict[str, float]) -> Answer:
+    """A plain "not found in the documents" answer, with the closest documents to look at."""
+    return Answer(question=question, language=language, answered=False,
+                  sentences=(AnswerSentence(message("not_found", language), ()),), citations=(),
+                  generator=generator, refusal_reason=reason, suggestions=suggestions(retrieval.hits),
+                  timings_ms=timings)

@@ -1,0 +1,117 @@
+"""The LLM generator: any OpenAI-compatible server (vLLM, Ollama, llama.cpp, a hosted API) through
+LlamaIndex's OpenAI-like client. The model sees numbered passages and may cite only those numbers;
+a sentence without a valid citation is dropped, and when nothing cited remains the assistant
+refuses. When the server fails, the extractive answer is given instead, with a notice."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from importlib import resources
+
+from assistant.cite import citation
+from assistant.extractive import ExtractiveGenerator, refusal
+from assistant.messages import language_name, message
+from assistant.retrieve import Retrieval
+from core.errors import ErrorCode, VraagbaakError
+from core.lexical import terms
+from core.logging import kv
+from core.sentences import split_sentences
+from core.settings import AnswerSettings, LLMSettings
+from core.types import Answer, AnswerSentence, Citation
+
+log = logging.getLogger(__name__)
+
+PROMPT_VERSION = "answer-v1"
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+_MAX_PASSAGES = 5
+
+
+def load_prompt(version: str = PROMPT_VERSION) -> str:
+    """A versioned prompt template from assistant/prompts."""
+    return resources.files("assistant").joinpath("prompts", f"{version}.txt").read_text(encoding="utf-8")
+
+
+class LLMGenerator:
+    """Answers with an OpenAI-compatible chat model, keeping only citations of given passages."""
+
+    name = "llm"
+
+    def __init__(self, settings: LLMSettings, answer: AnswerSettings, fallback: ExtractiveGenerator) -> None:
+        from llama_index.llms.openai_like import OpenAILike
+
+        if not settings.base_url:
+            raise VraagbaakError(ErrorCode.CONFIG_INVALID, "The LLM generator needs LLM_BASE_URL.")
+        self.settings = settings
+        self.answer_settings = answer
+        self.fallback = fallback
+        self.template = load_prompt()
+        self.llm = OpenAILike(
+            model=settings.model, api_base=settings.base_url,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
+            is_chat_model=True, timeout=settings.timeout_s, max_retries=0,
+            temperature=settings.temperature, max_tokens=settings.max_tokens,
+        )
+
+    def prompt(self, question: str, retrieval: Retrieval) -> str:
+        passages = "\n\n".join(f"[{i}] {hit.passage.title}: {hit.passage.text}"
+                               for i, hit in enumerate(retrieval.hits[:_MAX_PASSAGES], start=1))
+        return self.template.format(language_name=language_name(retrieval.language, "en"),
+                                    max_sentences=self.answer_settings.max_sentences,
+                                    passages=passages, question=question)
+
+    def generate(self, question: str, retrieval: Retrieval) -> Answer:
+        started = time.perf_counter()
+        if not retrieval.hits:
+            return refusal(question, retrieval.language, retrieval, "no_results", self.name, {})
+        try:
+            from llama_index.core.llms import ChatMessage
+
+            response = self.llm.chat([ChatMessage(role="user", content=self.prompt(question, retrieval))])
+            text = (response.message.content or "").strip()
+        except Exception as exc:  # the server is down, slow or answers garbage: quote instead
+            log.warning("llm failed; extractive fallback", extra=kv(error=type(exc).__name__))
+            answer = self.fallback.generate(question, retrieval)
+            return Answer(**{**answer.__dict__, "notice": message("llm_fallback", retrieval.language)})
+        timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
+        return self.parse(question, retrieval, text, timings)
+
+    def parse(self, question: str, retrieval: Retrieval, text: str, timings: dict[str, float]) -> Answer:
+        """Turn the model's text into cited sentences; drop sentences that cite nothing valid."""
+        available = min(len(retrieval.hits), _MAX_PASSAGES)
+        if not text or "NOT_FOUND" in text:
+            return refusal(question, retrieval.language, retrieval, "model_declined", self.name, timings)
+        renumber: dict[int, int] = {}
+        citations: list[Citation] = []
+        sentences: list[AnswerSentence] = []
+        for sentence in split_sentences(text):
+            cited = [int(n) for n in _MARKER.findall(sentence.text) if 1 <= int(n) <= available]
+            clean = _MARKER.sub("", sentence.text).strip()
+            if not cited or not clean:
+                continue
+            numbers = []
+            for n in dict.fromkeys(cited):
+                if n not in renumber:
+                    renumber[n] = len(renumber) + 1
+                    hit = retrieval.hits[n - 1]
+                    start, end = _supporting_span(clean, hit.passage.text, retrieval.language)
+                    citations.append(citation(renumber[n], hit, start, end))
+                numbers.append(renumber[n])
+            sentences.append(AnswerSentence(clean, tuple(numbers)))
+        if not sentences:
+            return refusal(question, retrieval.language, retrieval, "unsupported", self.name, timings)
+        return Answer(question=question, language=retrieval.language, answered=True, sentences=tuple(sentences),
+                      citations=tuple(citations), generator=f"{self.name}:{self.settings.model}",
+                      timings_ms=timings)
+
+
+def _supporting_span(claim: str, passage: str, language: str) -> tuple[int, int]:
+    """The passage sentence that shares the most terms with the claim."""
+    claim_terms = set(terms(claim, language))
+    best, best_overlap = None, -1
+    for sentence in split_sentences(passage):
+        overlap = len(claim_terms & set(terms(sentence.text, language)))
+        if overlap > best_overlap:
+            best, best_overlap = sentence, overlap
+    return (best.start, best.end) if best else (0, len(passage))

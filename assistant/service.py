@@ -1,0 +1,53 @@
+"""The assistant as one service: a question (and the asker's groups) → a cited answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from assistant.extractive import ExtractiveGenerator
+from assistant.generate import Generator
+from assistant.retrieve import Retriever
+from core.embedding import Embedder
+from core.errors import ErrorCode, VraagbaakError
+from core.language import detect_language
+from core.settings import Settings
+from core.store import QdrantStore
+from core.types import Answer
+
+
+class Assistant:
+    """Retrieves and answers; built once per process and shared."""
+
+    def __init__(self, retriever: Retriever, generator: Generator, max_question_chars: int = 1000) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.max_question_chars = max_question_chars
+
+    @classmethod
+    def build(cls, settings: Settings, store: QdrantStore, embedder: Embedder) -> Assistant:
+        """Wire the configured retriever and generator."""
+        extractive = ExtractiveGenerator(embedder, settings.answer)
+        generator: Generator = extractive
+        if settings.answer.generator == "llm" or (settings.answer.generator == "auto" and settings.llm.base_url):
+            from assistant.llm import LLMGenerator
+
+            generator = LLMGenerator(settings.llm, settings.answer, extractive)
+        return cls(Retriever(store, embedder, settings.retrieval), generator, settings.web.max_question_chars)
+
+    def ask(self, question: str, groups: Sequence[str] | None) -> Answer:
+        """Answer one question for a user who may read `groups` (None: no restriction)."""
+        question = " ".join((question or "").split())
+        if not question:
+            raise VraagbaakError(ErrorCode.BAD_REQUEST, "The question is empty.")
+        if len(question) > self.max_question_chars:
+            raise VraagbaakError(ErrorCode.BAD_REQUEST,
+                                 f"The question is too long (at most {self.max_question_chars} characters).")
+        started = time.perf_counter()
+        language = detect_language(question, fallback="nl")
+        retrieval = self.retriever.retrieve(question, language=language, groups=groups)
+        retrieved = time.perf_counter()
+        answer = self.generator.generate(question, retrieval)
+        timings = {"retrieve": round((retrieved - started) * 1000, 1), **answer.timings_ms,
+                   "total": round((time.perf_counter() - started) * 1000, 1)}
+        return Answer(**{**answer.__dict__, "timings_ms": timings})

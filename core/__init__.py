@@ -1,0 +1,1 @@
+"""What every part of Vraagbaak shares: settings, domain types, errors, logging, the index schema."""

@@ -1,0 +1,32 @@
+"""The index schema: one Qdrant collection, a named dense vector and a named sparse BM25 vector.
+
+Every point is one chunk; its payload carries what retrieval filters on and what a citation
+and a deep link need. The names here are the contract between ingest and assistant.
+"""
+
+from __future__ import annotations
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+# Payload keys.
+DOC_ID = "doc_id"
+VERSION = "version"
+SOURCE_ID = "source_id"
+URI = "uri"
+PATH = "path"
+TITLE = "title"
+MEDIA_TYPE = "media_type"
+SECTION_PATH = "section_path"
+PAGE = "page"
+TEXT = "text"
+LANGUAGE = "language"
+START = "start"
+END = "end"
+ORDINAL = "ordinal"
+CHUNK_COUNT = "chunk_count"
+GROUPS = "groups"
+DOC_LANGUAGE = "doc_language"
+
+KEYWORD_INDEXES = (DOC_ID, VERSION, SOURCE_ID, GROUPS, LANGUAGE, MEDIA_TYPE)
+"""Payload fields a Qdrant server indexes (local mode scans and needs none)."""

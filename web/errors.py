@@ -1,0 +1,64 @@
+"""Errors → HTTP: JSON for the API, an HTML fragment or page for the browser. Never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import ErrorCode, VraagbaakError
+from core.logging import kv
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    ErrorCode.BAD_REQUEST: 400, ErrorCode.NOT_FOUND: 404, ErrorCode.FORBIDDEN: 403,
+    ErrorCode.UNSUPPORTED_FILE: 415, ErrorCode.PARSE_FAILED: 422, ErrorCode.EMPTY_DOCUMENT: 422,
+    ErrorCode.FILE_TOO_LARGE: 413, ErrorCode.DATASET_INVALID: 422, ErrorCode.CONFIG_INVALID: 500,
+    ErrorCode.MODEL_UNAVAILABLE: 503, ErrorCode.STORE_UNAVAILABLE: 503, ErrorCode.LLM_UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _render(request: Request, status: int, code: str, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    templates = request.app.state.templates
+    template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+    # htmx swaps only 2xx responses by default; the fragment still carries the status for tools
+    return templates.TemplateResponse(request, template, {"status": status, "message": message, "code": code},
+                                      status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(VraagbaakError)
+    async def vraagbaak_error(request: Request, exc: VraagbaakError) -> Response:
+        status = STATUS.get(exc.code, 500)
+        log.info("request failed", extra=kv(path=request.url.path, code=exc.code.value, status=status))
+        return _render(request, status, exc.code.value, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        return _render(request, 422, ErrorCode.BAD_REQUEST.value, f"Invalid request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _render(request, exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", extra=kv(path=request.url.path))
+        return _render(request, 500, ErrorCode.INTERNAL.value, "Something went wrong on our side.")
+
+

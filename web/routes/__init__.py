@@ -1,0 +1,1 @@
+"""HTTP routes: `pages` for people, `api` for programs."""

@@ -76,7 +76,7 @@ def score_candidates(question: str, language: str, retrieval: Retrieval, candida
         present = set(terms(context, passage.language)) | set(terms(context, language))
         coverage = len(key_terms & present) / len(key_terms) if key_terms else 0.0
         passage_sim = _scale(hits[candidate.hit_index].dense_score)
-        evidence = 0.55 * _scale(float(cos)) + 0.25 * passage_sim + 0.20 * coverage
+        evidence = 0.6 * _scale(float(cos)) + 0.1 * passage_sim + 0.3 * coverage
         scored.append(Candidate(candidate.hit_index, candidate.start, candidate.end, candidate.text,
                                 float(cos), coverage, evidence))
     return scored
@@ -98,9 +98,11 @@ class ExtractiveGenerator:
                                   candidate_sentences(retrieval.hits), self.embedder)
         chosen = self._select(scored)
         timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
+        confidence = round(max((c.evidence for c in scored), default=0.0), 4)
         if not chosen:
-            return refusal(question, language, retrieval, "no_results" if not retrieval.hits else "low_evidence",
-                           self.name, timings)
+            answer = refusal(question, language, retrieval, "no_results" if not retrieval.hits else "low_evidence",
+                             self.name, timings)
+            return Answer(**{**answer.__dict__, "confidence": confidence})
         numbers: dict[int, int] = {}
         citations: list[Citation] = []
         sentences = []
@@ -118,7 +120,8 @@ class ExtractiveGenerator:
             notice = message("source_language", language,
                              language=" / ".join(language_name(code, language) for code in other))
         return Answer(question=question, language=language, answered=True, sentences=tuple(sentences),
-                      citations=tuple(citations), generator=self.name, notice=notice, timings_ms=timings)
+                      citations=tuple(citations), generator=self.name, notice=notice, confidence=confidence,
+                      timings_ms=timings)
 
     def _select(self, scored: list[Candidate]) -> list[Candidate]:
         ranked = sorted(scored, key=lambda c: -c.evidence)

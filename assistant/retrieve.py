@@ -45,5 +45,6 @@ class Retriever:
         sparse = self.encoder.encode_query(question, language) if mode != "dense" else None
         hits = self.store.search(dense=vector.tolist(), sparse=sparse, mode=mode,
                                  limit=limit or self.settings.top_k, candidates=self.settings.candidates,
-                                 groups=groups)
+                                 groups=groups, language=language, rrf_k=self.settings.rrf_k,
+                                 cross_lingual_weight=self.settings.cross_lingual_weight)
         return Retrieval(hits=tuple(hits), query_vector=vector, language=language)

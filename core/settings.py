@@ -64,6 +64,11 @@ class RetrievalSettings(BaseModel):
     mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="Which retriever answers questions.")
     top_k: int = Field(6, ge=1, le=100, description="Passages handed to the answer generator.")
     candidates: int = Field(40, ge=1, le=1000, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(2, ge=1, le=1000, description="Reciprocal rank fusion constant (Qdrant's default is 2).")
+    cross_lingual_weight: float = Field(
+        0.7, ge=0, le=5,
+        description="Weight of the extra dense list over passages in other languages than the question (0 = off).",
+    )
 
 
 class AnswerSettings(BaseModel):
@@ -73,7 +78,7 @@ class AnswerSettings(BaseModel):
         "auto", description="`extractive` (offline), `llm` (needs LLM_BASE_URL), or `auto`: llm when LLM_BASE_URL is set."
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
-    min_relevance: float = Field(0.5, description="Least evidence score (0..1) for a sentence to count as an answer.")
+    min_relevance: float = Field(0.43, description="Least evidence score (0..1) for a sentence to count as an answer.")
 
 
 class LLMSettings(BaseModel):

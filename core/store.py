@@ -184,48 +184,51 @@ class QdrantStore:
         except Exception as exc:
             raise _unavailable(exc) from exc
 
-    def search(self, *, dense: Sequence[float] | None, sparse: SparseVector | None, mode: Mode = "hybrid",
+    def search(self, *, dense: Sequence[float], sparse: SparseVector | None, mode: Mode = "hybrid",
                limit: int = 6, candidates: int = 40, groups: Sequence[str] | None = None,
-               weights: tuple[float, float] | None = None, rrf_k: int = 60) -> list[Hit]:
+               language: str | None = None, cross_lingual_weight: float = 0.0, rrf_k: int = 2) -> list[Hit]:
         """Top passages for a question, filtered by access group inside the query.
 
-        `hybrid` fuses the dense and the BM25 candidate lists with reciprocal rank fusion in one
-        Qdrant query (prefetch + RRF, optionally weighted); `dense` and `bm25` use one list.
-        `groups=None` means no restriction (operators' tools only).
+        `hybrid` fuses candidate lists with reciprocal rank fusion in one Qdrant query (prefetch +
+        RRF): dense over all passages, BM25, and — when `language` and `cross_lingual_weight` are
+        given — dense over the passages in other languages than the question's. BM25 only matches
+        passages in the question's language, so without that third list a cross-lingual answer gets
+        half the votes of a same-language one. `dense` and `bm25` use one list.
+        `groups=None` means no restriction (operators' tools and evaluation only).
         """
         conditions = _group_conditions(groups)
         flt = models.Filter(must=conditions) if conditions else None
         sparse_query = (models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
                         if sparse else None)
+        common = {"query_filter": flt, "limit": limit, "with_payload": True, "with_vectors": [schema.DENSE]}
         try:
             if mode == "dense" or (mode == "hybrid" and sparse_query is None):
-                response = self.client.query_points(self.collection, query=list(dense), using=schema.DENSE,
-                                                    query_filter=flt, limit=limit, with_payload=True,
-                                                    with_vectors=[schema.DENSE])
+                response = self.client.query_points(self.collection, query=list(dense), using=schema.DENSE, **common)
             elif mode == "bm25":
                 if sparse_query is None:
                     return []
                 response = self.client.query_points(self.collection, query=sparse_query, using=schema.SPARSE,
-                                                    query_filter=flt, limit=limit, with_payload=True,
-                                                    with_vectors=[schema.DENSE])
+                                                    **common)
             else:
                 prefetch = [
                     models.Prefetch(query=list(dense), using=schema.DENSE, filter=flt, limit=candidates),
                     models.Prefetch(query=sparse_query, using=schema.SPARSE, filter=flt, limit=candidates),
                 ]
-                fusion = models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights) if weights else None))
-                response = self.client.query_points(self.collection, prefetch=prefetch, query=fusion,
-                                                    query_filter=flt, limit=limit, with_payload=True,
-                                                    with_vectors=[schema.DENSE])
+                weights = [1.0, 1.0]
+                if language and cross_lingual_weight > 0:
+                    other = models.Filter(must=conditions, must_not=[_match(schema.LANGUAGE, language)])
+                    prefetch.append(models.Prefetch(query=list(dense), using=schema.DENSE, filter=other,
+                                                    limit=candidates))
+                    weights.append(cross_lingual_weight)
+                fusion = models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights))
+                response = self.client.query_points(self.collection, prefetch=prefetch, query=fusion, **common)
         except Exception as exc:
             raise _unavailable(exc) from exc
-        query_vector = np.asarray(dense, dtype=np.float32) if dense is not None else None
+        query_vector = np.asarray(dense, dtype=np.float32)
         hits = []
         for rank, point in enumerate(response.points, start=1):
-            cosine = 0.0
-            vector = (point.vector or {}).get(schema.DENSE) if isinstance(point.vector, dict) else None
-            if query_vector is not None and vector is not None:
-                cosine = float(np.dot(query_vector, np.asarray(vector, dtype=np.float32)))
+            vector = point.vector.get(schema.DENSE) if isinstance(point.vector, dict) else None
+            cosine = float(np.dot(query_vector, np.asarray(vector, dtype=np.float32))) if vector is not None else 0.0
             hits.append(Hit(passage=_passage(point.payload or {}), score=float(point.score),
                             dense_score=cosine, rank=rank))
         return hits

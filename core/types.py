@@ -126,6 +126,7 @@ class Answer:
     refusal_reason: str | None = None
     notice: str | None = None
     suggestions: tuple[Citation, ...] = ()
+    confidence: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

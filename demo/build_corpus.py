@@ -281,7 +281,8 @@ def build_pdf(doc: Document, target: Path) -> None:
                 [ListItem(Paragraph(_rl_markup(t), body), leftIndent=14) for t in block.items],
                 bulletType="bullet" if block.kind == "ul" else "1",
                 start=None if block.kind == "ol" else "\u2022",
-                leftIndent=14, bulletFontSize=9 if block.kind == "ul" else 10.5,
+                leftIndent=16, bulletFontSize=9 if block.kind == "ul" else 10.5,
+                bulletFormat="%s." if block.kind == "ol" else None,
             )
         elif block.kind == "table":
             ncols = len(block.rows[0])

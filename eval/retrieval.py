@@ -49,7 +49,8 @@ class RetrievalResult:
 
 def open_index(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> tuple[QdrantStore, int, float]:
     """The dataset's index in the data folder, built on first use (keyed by content and model)."""
-    path = settings.data_dir / "eval-index" / f"{dataset.name}-{dataset.fingerprint}-{embedder.name}"
+    shape = f"w{settings.ingest.chunk_words}o{settings.ingest.chunk_overlap_words}"
+    path = settings.data_dir / "eval-index" / f"{dataset.name}-{dataset.fingerprint}-{embedder.name}-{shape}"
     done = path / "complete"
     store_settings = settings.model_copy(update={"store": settings.store.model_copy(
         update={"path": path, "url": None, "collection": "eval"})})

@@ -31,7 +31,7 @@ MEDIA_TYPES = {
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
-_BOILERPLATE_TAGS = ("nav", "header", "footer", "aside", "script", "style", "noscript", "form", "template")
+_BOILERPLATE_TAGS = ("nav", "header", "footer", "aside", "script", "style", "noscript", "template")
 
 
 @dataclass(frozen=True)

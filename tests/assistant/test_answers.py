@@ -39,8 +39,8 @@ def test_english_question_over_dutch_documents_is_answered_with_a_language_notic
 
 
 @pytest.mark.parametrize("question", [
-    "Hoeveel bedraagt het pensioen van medewerkers bij pensioenfonds?",
-    "What is the company's policy on lease cars for sales managers?",
+    "Kan ik via de zaak een leaseauto rijden?",
+    "Is there a company childcare arrangement for toddlers?",
 ])
 def test_question_the_corpus_cannot_answer_is_refused(assistant: Assistant, question: str) -> None:
     answer = assistant.ask(question, groups=())
@@ -48,7 +48,7 @@ def test_question_the_corpus_cannot_answer_is_refused(assistant: Assistant, ques
     assert answer.refusal_reason in {"low_evidence", "no_results"}
     assert answer.citations == ()
     assert answer.suggestions  # "maybe look here"
-    expected = "niet gevonden" if question.startswith("Hoeveel") else "could not find"
+    expected = "niet gevonden" if question.startswith("Kan") else "could not find"
     assert expected in answer.text
 
 

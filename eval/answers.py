@@ -1,0 +1,132 @@
+"""Answer evaluation on an answer set (JSONL): does the assistant answer what it should, refuse what
+it should, cite the right documents, and quote the expected facts?"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.service import Assistant
+from core.errors import ErrorCode, VraagbaakError
+
+
+@dataclass(frozen=True)
+class AnswerItem:
+    id: str
+    question: str
+    language: str
+    answerable: bool
+    expected_documents: tuple[str, ...]
+    answer_keywords: tuple[str, ...] = ()
+
+
+@dataclass
+class ItemResult:
+    id: str
+    question: str
+    answerable: bool
+    answered: bool
+    confidence: float
+    cited: list[str]
+    citation_precision: float | None
+    keyword_hit: bool | None
+    ms: float
+    answer: str
+    failure: str | None = None
+
+
+@dataclass
+class AnswerEvaluation:
+    dataset: str
+    items: int
+    answer_rate: float
+    refusal_rate: float
+    citation_precision: float
+    keyword_hit_rate: float
+    ms_per_answer_p50: float
+    ms_per_answer_p95: float
+    per_item: list[ItemResult] = field(default_factory=list)
+
+
+def load_answer_set(path: Path) -> list[AnswerItem]:
+    """Read and check an answer set; every problem is reported with its line."""
+    if not path.is_file():
+        raise VraagbaakError(ErrorCode.DATASET_INVALID, f"no such answer set: {path}")
+    items, problems = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            item = AnswerItem(id=str(row["id"]), question=str(row["question"]), language=str(row.get("language", "")),
+                              answerable=bool(row["answerable"]),
+                              expected_documents=tuple(row.get("expected_documents") or ()),
+                              answer_keywords=tuple(row.get("answer_keywords") or ()))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            problems.append(f"line {number}: {type(exc).__name__}: {exc}")
+            continue
+        if item.answerable and not item.expected_documents:
+            problems.append(f"line {number}: answerable item {item.id} names no expected document")
+        items.append(item)
+    if problems:
+        raise VraagbaakError(ErrorCode.DATASET_INVALID, "invalid answer set: " + "; ".join(problems[:10]))
+    return items
+
+
+def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -> AnswerEvaluation:
+    results = []
+    for item in items:
+        started = time.perf_counter()
+        answer = assistant.ask(item.question, groups=None)
+        ms = (time.perf_counter() - started) * 1000
+        cited = [c.uri for c in answer.citations]
+        precision = keyword = None
+        failure = None
+        if item.answerable and answer.answered:
+            precision = sum(uri in item.expected_documents for uri in cited) / len(cited)
+            text = answer.text.lower()
+            keyword = any(k.lower() in text for k in item.answer_keywords) if item.answer_keywords else None
+            if precision < 1:
+                failure = "cited a document that does not answer the question"
+            elif keyword is False:
+                failure = "answer lacks the expected facts"
+        elif item.answerable:
+            failure = f"refused ({answer.refusal_reason})"
+        elif answer.answered:
+            failure = "answered an unanswerable question"
+        results.append(ItemResult(item.id, item.question, item.answerable, answer.answered, answer.confidence,
+                                  cited, precision, keyword, round(ms, 1), answer.text, failure))
+    answerable = [r for r in results if r.answerable]
+    unanswerable = [r for r in results if not r.answerable]
+    precisions = [r.citation_precision for r in results if r.citation_precision is not None]
+    keywords = [r.keyword_hit for r in results if r.keyword_hit is not None]
+    times = sorted(r.ms for r in results)
+    return AnswerEvaluation(
+        dataset=name, items=len(results),
+        answer_rate=round(sum(r.answered for r in answerable) / max(len(answerable), 1), 4),
+        refusal_rate=round(sum(not r.answered for r in unanswerable) / max(len(unanswerable), 1), 4),
+        citation_precision=round(statistics.fmean(precisions), 4) if precisions else 0.0,
+        keyword_hit_rate=round(sum(keywords) / len(keywords), 4) if keywords else 0.0,
+        ms_per_answer_p50=round(times[len(times) // 2], 1) if times else 0.0,
+        ms_per_answer_p95=round(times[int(len(times) * 0.95)], 1) if times else 0.0,
+        per_item=results,
+    )
+
+
+def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"answers-{result.dataset}.json", out / f"answers-{result.dataset}.md"
+    json_path.write_text(json.dumps(asdict(result), indent=2, ensure_ascii=False), encoding="utf-8")
+    lines = [f"**{result.dataset}** — {result.items} questions", "",
+             "| answer rate (answerable) | refusal rate (unanswerable) | citation precision | fact in answer | p50 ms | p95 ms |",
+             "|---|---|---|---|---|---|",
+             f"| {result.answer_rate:.3f} | {result.refusal_rate:.3f} | {result.citation_precision:.3f} | "
+             f"{result.keyword_hit_rate:.3f} | {result.ms_per_answer_p50:.0f} | {result.ms_per_answer_p95:.0f} |", ""]
+    failures = [r for r in result.per_item if r.failure]
+    if failures:
+        lines += ["Failures:", ""] + [f"- `{r.id}` {r.question} — {r.failure}" for r in failures]
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return json_path, md_path

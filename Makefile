@@ -52,7 +52,7 @@ test: models
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: models
-	$(PY) bench/ingest.py
+	$(PY) bench/pdf_parsers.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) .pytest_cache

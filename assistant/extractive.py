@@ -26,7 +26,11 @@ from core.types import Answer, AnswerSentence, Citation, Hit
 # e5 cosine similarities live in a narrow band; these map them onto 0..1.
 _COS_FLOOR, _COS_CEIL = 0.78, 0.92
 _MAX_PASSAGES = 5
-_REDUNDANT = 0.93
+# Evidence weights, fitted on the demo question set (docs/assistant.md has the trade-off curve).
+_W_SENTENCE, _W_PASSAGE, _W_COVERAGE = 0.6, 0.1, 0.3
+_REDUNDANT = 0.7  # word overlap (Jaccard) from which two sentences count as saying the same
+_MORE_SAME_PASSAGE = 0.12  # how far below the best a further sentence of the same passage may score
+_MORE_OTHER_PASSAGE = 0.04  # ... and one of another passage
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,11 @@ def score_candidates(question: str, language: str, retrieval: Retrieval, candida
         present = set(terms(context, passage.language)) | set(terms(context, language))
         coverage = len(key_terms & present) / len(key_terms) if key_terms else 0.0
         passage_sim = _scale(hits[candidate.hit_index].dense_score)
-        evidence = 0.6 * _scale(float(cos)) + 0.1 * passage_sim + 0.3 * coverage
+        if passage.language and passage.language != language:
+            # across languages no term can match: judge on the embeddings alone
+            evidence = (_W_SENTENCE * _scale(float(cos)) + _W_PASSAGE * passage_sim) / (_W_SENTENCE + _W_PASSAGE)
+        else:
+            evidence = _W_SENTENCE * _scale(float(cos)) + _W_PASSAGE * passage_sim + _W_COVERAGE * coverage
         scored.append(Candidate(candidate.hit_index, candidate.start, candidate.end, candidate.text,
                                 float(cos), coverage, evidence))
     return scored
@@ -118,30 +126,36 @@ class ExtractiveGenerator:
         other = sorted({c.language for c in citations if c.language and c.language != language})
         if other:
             notice = message("source_language", language,
-                             language=" / ".join(language_name(code, language) for code in other))
+                             source_language=" / ".join(language_name(code, language) for code in other))
         return Answer(question=question, language=language, answered=True, sentences=tuple(sentences),
                       citations=tuple(citations), generator=self.name, notice=notice, confidence=confidence,
                       timings_ms=timings)
 
     def _select(self, scored: list[Candidate]) -> list[Candidate]:
+        """The best sentence, plus up to `max_sentences - 1` that are nearly as good and say
+        something else: from the same passage (context), or from another passage only when they
+        are almost as strong as the best."""
         ranked = sorted(scored, key=lambda c: -c.evidence)
         if not ranked or ranked[0].evidence < self.settings.min_relevance:
             return []
         best = ranked[0]
         chosen = [best]
-        texts = {best.text.strip().lower()}
         for candidate in ranked[1:]:
             if len(chosen) >= self.settings.max_sentences:
                 break
-            if candidate.evidence < max(self.settings.min_relevance, best.evidence - 0.12):
+            if candidate.evidence < max(self.settings.min_relevance, best.evidence - _MORE_SAME_PASSAGE):
                 break
-            if candidate.text.strip().lower() in texts:
+            if any(_redundant(candidate.text, c.text) for c in chosen):
                 continue
-            near_best = candidate.hit_index == best.hit_index or candidate.coverage >= best.coverage
-            if near_best and abs(candidate.similarity - best.similarity) < 1 - _REDUNDANT + 0.1:
+            if candidate.hit_index == best.hit_index or candidate.evidence >= best.evidence - _MORE_OTHER_PASSAGE:
                 chosen.append(candidate)
-                texts.add(candidate.text.strip().lower())
         return chosen
+
+
+def _redundant(a: str, b: str) -> bool:
+    """Two sentences that share most of their words say the same thing."""
+    wa, wb = set(a.lower().split()), set(b.lower().split())
+    return len(wa & wb) / max(len(wa | wb), 1) >= _REDUNDANT
 
 
 def _widen(cite: Citation, quotes: list[Candidate]) -> Citation:

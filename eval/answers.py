@@ -10,7 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from assistant.service import Assistant
+from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
+from core.settings import Settings
+from core.store import QdrantStore
+from ingest.pipeline import Ingestor
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,31 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
     )
 
 
+def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: Settings) -> AnswerEvaluation:
+    """Ingest the corpus into a private store under the data folder (kept between runs: a re-run
+    only re-checks the files) and evaluate the configured assistant on the answer set."""
+    items = load_answer_set(dataset)
+    path = settings.data_dir / "eval-index" / f"answers-{dataset.stem}"
+    store_settings = settings.model_copy(update={"store": settings.store.model_copy(
+        update={"path": path, "url": None, "collection": "eval"})})
+    store = QdrantStore.open(store_settings)
+    try:
+        Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "eval")
+        return evaluate_answers(Assistant.build(settings, store, embedder), items, dataset.stem)
+    finally:
+        store.close()
+
+
+def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.3, 0.35, 0.4, 0.44, 0.5, 0.55, 0.6)
+                   ) -> list[tuple[float, float, float]]:
+    """(threshold, answer rate on answerable, refusal rate on unanswerable) for other values of
+    `min_relevance`: an extractive answer is given exactly when its confidence reaches it."""
+    answerable = [r.confidence for r in per_item if r.answerable]
+    unanswerable = [r.confidence for r in per_item if not r.answerable]
+    return [(t, round(sum(c >= t for c in answerable) / max(len(answerable), 1), 3),
+             round(sum(c < t for c in unanswerable) / max(len(unanswerable), 1), 3)) for t in thresholds]
+
+
 def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"answers-{result.dataset}.json", out / f"answers-{result.dataset}.md"
@@ -125,6 +154,9 @@ def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Pat
              "|---|---|---|---|---|---|",
              f"| {result.answer_rate:.3f} | {result.refusal_rate:.3f} | {result.citation_precision:.3f} | "
              f"{result.keyword_hit_rate:.3f} | {result.ms_per_answer_p50:.0f} | {result.ms_per_answer_p95:.0f} |", ""]
+    lines += ["Trade-off (extractive: answered when confidence ≥ threshold):", "",
+              "| threshold | answer rate | refusal rate |", "|---|---|---|"]
+    lines += [f"| {t:.2f} | {a:.3f} | {r:.3f} |" for t, a, r in tradeoff_curve(result.per_item)] + [""]
     failures = [r for r in result.per_item if r.failure]
     if failures:
         lines += ["Failures:", ""] + [f"- `{r.id}` {r.question} — {r.failure}" for r in failures]

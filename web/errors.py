@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import ErrorCode, VraagbaakError
 from core.logging import kv
+from web.i18n import texts
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ def _render(request: Request, status: int, code: str, message: str) -> Response:
     templates = request.app.state.templates
     template = "_error.html" if request.headers.get("HX-Request") else "error.html"
     # htmx swaps only 2xx responses by default; the fragment still carries the status for tools
-    return templates.TemplateResponse(request, template, {"status": status, "message": message, "code": code},
-                                      status_code=status)
+    lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "nl"
+    context = {"status": status, "message": message, "code": code, "t": texts(lang), "lang": lang}
+    return templates.TemplateResponse(request, template, context, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from assistant.service import Assistant
 from core.embedding import Embedder, load_embedder
+from core.errors import ErrorCode, VraagbaakError
 from core.settings import Settings
 from core.store import QdrantStore
 from web.errors import install_error_handlers
@@ -40,9 +41,14 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
         own_store = store is None
         app.state.store = store or QdrantStore.open(settings)
         app.state.embedder = embedder or load_embedder(settings.embedding, settings.models_dir)
-        app.state.store.ensure_collection(app.state.embedder.dim)
+        try:
+            app.state.store.ensure_collection(app.state.embedder.dim)
+        except VraagbaakError as exc:  # serve anyway: requests get a clear 503 until the store is back
+            if exc.code is not ErrorCode.STORE_UNAVAILABLE:
+                raise
+            log.warning("store unavailable at start-up", extra={"ctx": {"error": exc.message}})
         app.state.assistant = Assistant.build(settings, app.state.store, app.state.embedder)
-        log.info("app ready", extra={"ctx": {"chunks": app.state.store.count()}})
+        log.info("app ready")
         try:
             yield
         finally:

@@ -25,7 +25,8 @@ STATUS = {
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+    path = request.url.path
+    return path.startswith("/api/") or path == "/healthz" or "application/json" in request.headers.get("accept", "")
 
 
 def _render(request: Request, status: int, code: str, message: str) -> Response:

@@ -7,9 +7,13 @@ import threading
 import time
 from collections.abc import Iterator
 
+from contextlib import contextmanager
+
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from qdrant_client import QdrantClient
 
 from core.embedding import Embedder
 from core.settings import Settings
@@ -23,9 +27,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def base_url(base_settings: Settings, demo_store: QdrantStore, embedder: Embedder) -> Iterator[str]:
-    app = create_app(base_settings, store=demo_store, embedder=embedder)
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run the app under uvicorn on a free loopback port for the duration of the block."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -34,9 +38,17 @@ def base_url(base_settings: Settings, demo_store: QdrantStore, embedder: Embedde
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(base_settings: Settings, demo_store: QdrantStore, embedder: Embedder) -> Iterator[str]:
+    with serve(create_app(base_settings, store=demo_store, embedder=embedder)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -136,3 +148,16 @@ def test_openapi_and_docs_work_offline(client: httpx.Client) -> None:
     assert docs.status_code == 200 and "/static/swagger/swagger-ui-bundle.js" in docs.text
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
     assert client.get("/static/htmx.min.js").status_code == 200
+
+
+def test_store_unavailable_gives_a_clear_503(base_settings: Settings, embedder: Embedder) -> None:
+    closed_port = _free_port()  # nothing listens here
+    down = QdrantStore(QdrantClient(url=f"http://127.0.0.1:{closed_port}", timeout=2), "vraagbaak", local=False)
+    with serve(create_app(base_settings, store=down, embedder=embedder)) as url, httpx.Client(base_url=url) as c:
+        health = c.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["error"]["code"] == "store_unavailable"
+        api = c.post("/api/ask", json={"question": "Hoeveel vakantiedagen heb ik?"})
+        assert api.status_code == 503 and "unavailable" in api.json()["error"]["message"]
+        page = c.post("/ask", data={"question": "Hoeveel vakantiedagen heb ik?"})
+        assert page.status_code == 503 and "unavailable" in page.text and "Traceback" not in page.text

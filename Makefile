@@ -14,7 +14,7 @@ export UNSTRUCTURED_DISABLE_NOTICE := 1
 export TOKENIZERS_PARALLELISM := false
 export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test install models ingest-demo serve bench clean help
+.PHONY: demo test install models ingest-demo serve bench lint clean help
 
 help:
 	@grep -E '^#' Makefile | head -4
@@ -53,6 +53,9 @@ test: models
 
 bench: models
 	$(PY) bench/pdf_parsers.py
+
+lint: install
+	$(VENV)/bin/ruff check core ingest assistant web eval vraagbaak bench tests
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) .pytest_cache

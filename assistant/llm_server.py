@@ -134,7 +134,14 @@ class LlamaServer:
         return self.base_url
 
     def stop(self) -> None:
-        """Stop serving and free the model (in-flight requests are cut off). Safe to call twice."""
+        """Stop serving and free the model. Safe to call twice.
+
+        Returns at once when no request is being answered. A request in progress holds it up until
+        its client disconnects: xllamacpp's destructor waits for the HTTP handlers, which wait for
+        their clients, and it keeps the GIL meanwhile, so a client in this same process can never
+        disconnect (deadlock). Stop only when this process's own requests are done; the
+        `llm serve` command bounds the wait and exits hard when it runs out.
+        """
         with self._lock:
             server, self._server, self._address = self._server, None, None
             if server is None:

@@ -114,20 +114,41 @@ def _llm(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-
     gguf = resolve_llm(args.model, settings.models_dir)
     alias = Path(args.model).stem if Path(args.model).suffix.lower() == ".gguf" else args.model
     api_key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
+    server = LlamaServer(gguf, host=args.host, port=args.port, threads=args.threads, ctx_size=args.ctx_size,
+                         parallel=args.parallel, alias=alias, api_key=api_key,
+                         startup_timeout_s=args.startup_timeout, verbose=args.verbose)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with LlamaServer(gguf, host=args.host, port=args.port, threads=args.threads, ctx_size=args.ctx_size,
-                         parallel=args.parallel, alias=alias, api_key=api_key,
-                         startup_timeout_s=args.startup_timeout, verbose=args.verbose) as server:
-            print(f"serving {gguf.name} at {server.base_url} ({server.threads} threads"
-                  f"{', API key required' if api_key else ''}); point Vraagbaak at it with "
-                  f"LLM_BASE_URL={server.base_url}. Ctrl-C stops.", file=sys.stderr)
-            while not stop.wait(1.0):
-                pass
+        server.start()
+        print(f"serving {gguf.name} at {server.base_url} ({server.threads} threads"
+              f"{', API key required' if api_key else ''}); point Vraagbaak at it with "
+              f"LLM_BASE_URL={server.base_url}. Ctrl-C stops.", file=sys.stderr)
+        while not stop.wait(1.0):
+            pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _stop_llm_server(server, grace_s=10.0)
     return 0
+
+
+def _stop_llm_server(server, grace_s: float) -> None:  # type: ignore[no-untyped-def]
+    """Stop the server; if a request in progress holds that up past `grace_s`, exit the process.
+
+    xllamacpp waits for answering clients while it holds the GIL, so no Python timer can run:
+    faulthandler's watchdog (a C thread) ends the process instead.
+    """
+    import faulthandler
+
+    if not server.running:
+        return
+    print(f"stopping the LLM server (answers in progress get {grace_s:g} s)", file=sys.stderr)
+    with open(os.devnull, "w") as quiet:
+        faulthandler.dump_traceback_later(grace_s, exit=True, file=quiet)
+        try:
+            server.stop()
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
 
 def _ingest(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]

@@ -40,7 +40,7 @@ from core.models import (
     verify_llm,
 )
 from core.settings import AnswerSettings, LLMSettings, Settings
-from core.types import Answer, Hit, Passage
+from core.types import Hit, Passage
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -388,7 +388,7 @@ def test_resolve_minilm_to_the_installed_package(tmp_path: Path, monkeypatch: py
 
 
 def test_resolve_minilm_without_the_package_gives_the_hub_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("core.models.minilm_package_dir", lambda: None)
+    monkeypatch.setattr("core.models.resolve.minilm_package_dir", lambda: None)
     assert resolve_model("all-minilm-l6-v2", tmp_path) == MINILM_HUB_ID
 
 

@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-
 from contextlib import contextmanager
 
 import httpx

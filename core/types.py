@@ -155,6 +155,7 @@ class IngestReport:
     unchanged: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     failed: tuple[FailedFile, ...] = ()
+    warnings: tuple[str, ...] = ()
     chunks: int = 0
     seconds: float = 0.0
 

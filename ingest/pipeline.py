@@ -19,9 +19,14 @@ from core.settings import IngestSettings
 from core.store import QdrantStore
 from core.types import EVERYONE, Chunk, Document, FailedFile, IngestReport
 from ingest.chunk import chunk_document
+from ingest.lms import PackageLimits, is_package, read_package
 from ingest.parse import Block, parse_file
 
 log = logging.getLogger(__name__)
+
+PACKAGE_SUFFIXES = frozenset({".zip", ".imscc", ".mbz"})
+"""Files read as e-learning packages even when broken, so a bad update reports its reason and
+keeps the lessons indexed before."""
 
 Progress = Callable[[str, int, int], None]
 """Called after each file with (relative path, files done, files in all)."""
@@ -37,12 +42,27 @@ def content_version(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-def list_files(root: Path) -> list[Path]:
-    """Every regular file below `root`, in a stable order, leaving out hidden files and folders."""
-    if root.is_file():
+def list_units(root: Path) -> list[Path]:
+    """What a run indexes below `root`, in a stable order: regular files, and unpacked e-learning
+    packages as one unit each (not descended into); hidden files and folders are left out."""
+    if root.is_file() or is_package(root):
         return [root]
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    units: list[Path] = []
+
+    def walk(folder: Path) -> None:
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") or path.is_symlink():
+                continue
+            if path.is_dir():
+                if is_package(path):
+                    units.append(path)
+                else:
+                    walk(path)
+            elif path.is_file():
+                units.append(path)
+
+    walk(root)
+    return units
 
 
 @dataclass
@@ -52,6 +72,7 @@ class _Tally:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     chunks: int = 0
 
 
@@ -73,15 +94,18 @@ class Ingestor:
             raise VraagbaakError(ErrorCode.NOT_FOUND, f"No such file or folder: {root}")
         source = source_id or root.name
         tally = _Tally()
-        files = list_files(root)
+        units = list_units(root)
         seen: set[str] = set()
-        for done, path in enumerate(files, start=1):
-            relative = path.name if root.is_file() else path.relative_to(root).as_posix()
-            doc_id = document_id(source, relative)
-            seen.add(doc_id)
-            self._ingest_file(path, relative, source, doc_id, tally)
+        for done, path in enumerate(units, start=1):
+            relative = path.name if path == root else path.relative_to(root).as_posix()
+            if is_package(path) or path.suffix.lower() in PACKAGE_SUFFIXES:
+                seen |= self._ingest_package(path, relative, source, tally)
+            else:
+                doc_id = document_id(source, relative)
+                seen.add(doc_id)
+                self._ingest_file(path, relative, source, doc_id, tally)
             if progress:
-                progress(relative, done, len(files))
+                progress(relative, done, len(units))
         if root.is_dir():
             for doc_id, info in self.store.documents(source).items():
                 if doc_id not in seen:
@@ -90,7 +114,7 @@ class Ingestor:
                     log.info("removed", extra=kv(doc_id=doc_id, uri=info["uri"]))
         report = IngestReport(source_id=source, new=tuple(tally.new), updated=tuple(tally.updated),
                               unchanged=tuple(tally.unchanged), removed=tuple(tally.removed),
-                              failed=tuple(tally.failed), chunks=tally.chunks,
+                              failed=tuple(tally.failed), warnings=tuple(tally.warnings), chunks=tally.chunks,
                               seconds=round(time.perf_counter() - started, 3))
         log.info("ingest finished", extra=kv(source_id=source, new=len(report.new), updated=len(report.updated),
                                              unchanged=len(report.unchanged), removed=len(report.removed),
@@ -153,6 +177,50 @@ class Ingestor:
                               language=document.language, chunk_words=self.settings.chunk_words,
                               overlap_words=self.settings.chunk_overlap_words)
 
+    # -- one e-learning package -------------------------------------------------------------------
+
+    def _ingest_package(self, path: Path, relative: str, source: str, tally: _Tally) -> set[str]:
+        """Index each lesson of a package as a document whose section path starts with the course
+        and its modules; returns the ids of the package's documents."""
+        try:
+            course = read_package(path, PackageLimits(max_total_bytes=int(self.settings.max_file_mb * 5_000_000)))
+        except VraagbaakError as exc:
+            tally.failed.append(FailedFile(relative, exc.message))
+            log.warning("package failed", extra=kv(uri=relative, reason=exc.message))
+            # keep what an earlier run indexed from this package: nothing is lost on a bad update
+            return {doc_id for doc_id, info in self.store.documents(source).items()
+                    if str(info["uri"]).startswith(f"{relative}!")}
+        tally.warnings.extend(f"{relative}: {warning}" for warning in course.warnings)
+        groups = tuple(self.settings.default_groups) or (EVERYONE,)
+        seen: set[str] = set()
+        keys: dict[str, int] = {}
+        for lesson in course.lessons:
+            if not lesson.has_text:
+                continue
+            key = f"{relative}#{lesson.entry}#{lesson.title}"
+            keys[key] = keys.get(key, 0) + 1
+            doc_id = document_id(source, f"{key}#{keys[key]}")
+            seen.add(doc_id)
+            uri = f"{relative}!/{lesson.launch or lesson.entry}"
+            blocks = lesson_blocks(lesson.path, lesson.blocks)
+            version = content_version("\n".join([*lesson.path, *(b.text for b in blocks)]).encode())
+            try:
+                existing = self.store.versions(doc_id)
+                state = existing.get(version)
+                if state and state.complete and len(existing) == 1:
+                    tally.unchanged.append(uri)
+                    continue
+                language = detect_language(" ".join(b.text for b in blocks[:40]))
+                document = Document(doc_id=doc_id, version=version, source_id=source, uri=uri, title=lesson.title,
+                                    media_type=course.format, language=language, groups=groups, path=str(path))
+                tally.chunks += self._index(document, blocks)
+                (tally.updated if existing else tally.new).append(uri)
+            except VraagbaakError as exc:
+                if exc.code is ErrorCode.STORE_UNAVAILABLE:
+                    raise
+                tally.failed.append(FailedFile(uri, exc.message))
+        return seen
+
     def _index(self, document: Document, blocks: Sequence[Block]) -> int:
         """Chunk, embed and write one document version, then drop its other versions."""
         chunks = self._chunks(document, blocks)
@@ -164,3 +232,14 @@ class Ingestor:
         self.store.delete_document(document.doc_id, keep_version=document.version)
         log.info("indexed", extra=kv(doc_id=document.doc_id, uri=document.uri, chunks=len(chunks)))
         return len(chunks)
+
+
+def lesson_blocks(path: tuple[str, ...], blocks: Sequence[Block]) -> list[Block]:
+    """A lesson's blocks under headings for its course and modules, so every chunk's section path
+    reads course → module → lesson."""
+    outline = [Block(title, "heading", level) for level, title in enumerate(path[:-1], start=1)]
+    depth = len(outline)
+    shifted = [Block(b.text, b.kind, b.level + depth if b.kind == "heading" else b.level, b.page) for b in blocks]
+    if not any(b.kind == "heading" and b.text == path[-1] for b in shifted[:1]) and path:
+        outline.append(Block(path[-1], "heading", depth + 1))
+    return outline + shifted

@@ -179,6 +179,10 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyp
               f"{report.chunks} chunks written in {report.seconds:.1f} s")
         for failure in report.failed:
             print(f"  failed: {failure.uri}: {failure.reason}")
+        for warning in report.warnings[:20]:
+            print(f"  warning: {warning}")
+        if len(report.warnings) > 20:
+            print(f"  … and {len(report.warnings) - 20} more warnings (see --json)")
     return 0
 
 

@@ -151,7 +151,8 @@ def test_openapi_and_docs_work_offline(client: httpx.Client) -> None:
 
 def test_store_unavailable_gives_a_clear_503(base_settings: Settings, embedder: Embedder) -> None:
     closed_port = _free_port()  # nothing listens here
-    down = QdrantStore(QdrantClient(url=f"http://127.0.0.1:{closed_port}", timeout=2), "vraagbaak", local=False)
+    client = QdrantClient(url=f"http://127.0.0.1:{closed_port}", timeout=2, check_compatibility=False)
+    down = QdrantStore(client, "vraagbaak", local=False)
     with serve(create_app(base_settings, store=down, embedder=embedder)) as url, httpx.Client(base_url=url) as c:
         health = c.get("/healthz")
         assert health.status_code == 503

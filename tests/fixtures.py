@@ -64,6 +64,20 @@ def write_pdf(path: Path, pages: list[list[str]], title: str = "") -> Path:
     return path
 
 
+def write_pptx(path: Path, slides: list[tuple[str, str, str]]) -> Path:
+    """A deck with one (title, body, speaker notes) per slide."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    for title, body, notes in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+        slide.notes_slide.notes_text_frame.text = notes
+    deck.save(str(path))
+    return path
+
+
 def small_corpus(folder: Path) -> Path:
     """A folder with one good file per format."""
     folder.mkdir(parents=True, exist_ok=True)

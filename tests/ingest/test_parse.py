@@ -50,6 +50,20 @@ def test_pdf_keeps_page_numbers_and_numbered_headings(corpus: Path) -> None:
     assert any(b.kind == "heading" and b.text.startswith("2. Buddy") for b in parsed.blocks)
 
 
+def test_pptx_slides_become_pages_with_speaker_notes(tmp_path: Path) -> None:
+    from tests.fixtures import write_pptx
+
+    deck = write_pptx(tmp_path / "introductie.pptx", [
+        ("Welkom", "Welkom bij Havenstad", "Vertel kort over de geschiedenis."),
+        ("Veiligheid", "Draag altijd veiligheidsschoenen in het magazijn.", "Wijs op de nooduitgangen."),
+    ])
+    parsed = parse_file(deck)
+    shoes = next(b for b in parsed.blocks if "veiligheidsschoenen" in b.text)
+    assert shoes.page == 2
+    assert any("nooduitgangen" in b.text and b.page == 2 for b in parsed.blocks)
+    assert any(b.kind == "heading" and b.text == "Veiligheid" for b in parsed.blocks)
+
+
 def test_text_in_legacy_encoding_is_decoded(tmp_path: Path) -> None:
     path = tmp_path / "oud.txt"
     path.write_bytes("Café-regeling: één kopje koffie per dag is gratis voor iedere medewerker.".encode("cp1252"))

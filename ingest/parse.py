@@ -76,7 +76,8 @@ def parse_file(path: Path, data: bytes | None = None) -> ParsedDocument:
                                                      f"{str(exc)[:200]}") from exc
     blocks = tuple(b for b in (_clean_block(b) for b in parsed.blocks) if b is not None)
     if not any(b.kind != "heading" or len(blocks) == 1 for b in blocks):
-        raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, "no text found in the file (a scan without a text layer?)")
+        hint = " (a scan without a text layer?)" if media_type == "pdf" else ""
+        raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, f"no text found in the file{hint}")
     title = _clean(parsed.title) or _first_heading(blocks) or path.stem.replace("_", " ").replace("-", " ")
     return ParsedDocument(title=title[:300], blocks=blocks, media_type=media_type,
                           metadata=parsed.metadata, parser=parsed.parser)

@@ -25,7 +25,7 @@ from core.types import Answer, AnswerSentence, Citation, Hit
 
 # e5 cosine similarities live in a narrow band; these map them onto 0..1.
 _COS_FLOOR, _COS_CEIL = 0.78, 0.92
-_MAX_PASSAGES = 5
+_MAX_PASSAGES = 3  # candidate sentences come from the top 3 passages (precision and latency; docs/assistant.md)
 # Evidence weights, fitted on the demo question set (docs/assistant.md has the trade-off curve).
 _W_SENTENCE, _W_PASSAGE, _W_COVERAGE = 0.6, 0.1, 0.3
 _REDUNDANT = 0.7  # word overlap (Jaccard) from which two sentences count as saying the same

@@ -78,7 +78,7 @@ class AnswerSettings(BaseModel):
         "auto", description="`extractive` (offline), `llm` (needs LLM_BASE_URL), or `auto`: llm when LLM_BASE_URL is set."
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
-    min_relevance: float = Field(0.44, description="Least evidence score (0..1) for a sentence to count as an answer.")
+    min_relevance: float = Field(0.43, description="Least evidence score (0..1) for a sentence to count as an answer.")
 
 
 class LLMSettings(BaseModel):

@@ -135,7 +135,7 @@ def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: S
         store.close()
 
 
-def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.3, 0.35, 0.4, 0.44, 0.5, 0.55, 0.6)
+def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.3, 0.35, 0.4, 0.43, 0.45, 0.5, 0.55, 0.6)
                    ) -> list[tuple[float, float, float]]:
     """(threshold, answer rate on answerable, refusal rate on unanswerable) for other values of
     `min_relevance`: an extractive answer is given exactly when its confidence reaches it."""

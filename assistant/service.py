@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from assistant.conversation import standalone_question
 from assistant.extractive import ExtractiveGenerator
 from assistant.generate import Generator
 from assistant.retrieve import Retriever
@@ -35,8 +36,9 @@ class Assistant:
             generator = LLMGenerator(settings.llm, settings.answer, extractive)
         return cls(Retriever(store, embedder, settings.retrieval), generator, settings.web.max_question_chars)
 
-    def ask(self, question: str, groups: Sequence[str] | None) -> Answer:
-        """Answer one question for a user who may read `groups` (None: no restriction)."""
+    def ask(self, question: str, groups: Sequence[str] | None, history: Sequence[str] = ()) -> Answer:
+        """Answer one question for a user who may read `groups` (None: no restriction); `history`
+        holds the thread's earlier questions, so a follow-up is understood in their context."""
         question = " ".join((question or "").split())
         if not question:
             raise VraagbaakError(ErrorCode.BAD_REQUEST, "The question is empty.")
@@ -45,9 +47,11 @@ class Assistant:
                                  f"The question is too long (at most {self.max_question_chars} characters).")
         started = time.perf_counter()
         language = detect_language(question, fallback="nl")
-        retrieval = self.retriever.retrieve(question, language=language, groups=groups)
+        standalone = standalone_question(question, history)
+        retrieval = self.retriever.retrieve(standalone, language=language, groups=groups)
         retrieved = time.perf_counter()
-        answer = self.generator.generate(question, retrieval)
+        answer = self.generator.generate(standalone, retrieval)
         timings = {"retrieve": round((retrieved - started) * 1000, 1), **answer.timings_ms,
                    "total": round((time.perf_counter() - started) * 1000, 1)}
-        return Answer(**{**answer.__dict__, "timings_ms": timings})
+        return Answer(**{**answer.__dict__, "question": question, "timings_ms": timings,
+                         "standalone_question": standalone if standalone != question else None})

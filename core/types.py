@@ -127,6 +127,7 @@ class Answer:
     notice: str | None = None
     suggestions: tuple[Citation, ...] = ()
     confidence: float = 0.0
+    standalone_question: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

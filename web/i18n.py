@@ -10,6 +10,7 @@ _TEXTS = {
         "placeholder": "Bijvoorbeeld: Hoeveel vakantiedagen heb ik?", "page": "pagina",
         "not_found_title": "Niet gevonden", "maybe": "Misschien helpen deze documenten verder:",
         "passage": "Passage", "original": "Origineel bestand", "back": "Terug naar de vraag",
+        "understood_as": "Begrepen als vervolgvraag:",
     },
     "en": {
         "disclosure": "Vraagbaak is an AI assistant. Answers are quotes from the organisation's documents; "
@@ -18,6 +19,7 @@ _TEXTS = {
         "placeholder": "For example: How many vacation days do I get?", "page": "page",
         "not_found_title": "Not found", "maybe": "These documents may help:",
         "passage": "Passage", "original": "Original file", "back": "Back to the question",
+        "understood_as": "Understood as a follow-up:",
     },
 }
 

@@ -9,6 +9,8 @@ from core.types import Answer, Citation
 
 class AskRequest(BaseModel):
     question: str = Field(..., min_length=1, max_length=20000, description="The question, in Dutch or English.")
+    history: list[str] = Field(default_factory=list, max_length=20,
+                               description="Earlier questions of the thread, oldest first (for follow-ups).")
 
 
 class CitationOut(BaseModel):
@@ -53,6 +55,8 @@ class AskResponse(BaseModel):
     refusal_reason: str | None
     suggestions: list[CitationOut]
     generator: str
+    standalone_question: str | None = Field(description="The follow-up as understood from the thread, if rewritten.")
+    confidence: float
     ai_disclosure: str
     timings_ms: dict[str, float]
 
@@ -63,7 +67,8 @@ class AskResponse(BaseModel):
                                                   for s in answer.sentences],
                    citations=[CitationOut.of(c) for c in answer.citations], notice=answer.notice,
                    refusal_reason=answer.refusal_reason, suggestions=[CitationOut.of(c) for c in answer.suggestions],
-                   generator=answer.generator, ai_disclosure=disclosure, timings_ms=answer.timings_ms)
+                   generator=answer.generator, standalone_question=answer.standalone_question,
+                   confidence=answer.confidence, ai_disclosure=disclosure, timings_ms=answer.timings_ms)
 
 
 def source_link(citation: Citation) -> str:

@@ -65,7 +65,7 @@ def test_health(client: httpx.Client) -> None:
 def test_home_page_has_a_question_form_and_says_it_is_ai(client: httpx.Client) -> None:
     page = client.get("/")
     assert page.status_code == 200
-    assert '<form class="ask" method="post" action="/ask"' in page.text
+    assert '<form id="ask-form" class="ask" method="post" action="/ask"' in page.text
     assert "AI-assistent" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "<script>" not in page.text  # no inline scripts
@@ -161,3 +161,14 @@ def test_store_unavailable_gives_a_clear_503(base_settings: Settings, embedder: 
         assert api.status_code == 503 and "unavailable" in api.json()["error"]["message"]
         page = c.post("/ask", data={"question": "Hoeveel vakantiedagen heb ik?"})
         assert page.status_code == 503 and "unavailable" in page.text and "Traceback" not in page.text
+
+
+def test_follow_up_through_the_api_and_the_form(client: httpx.Client) -> None:
+    body = client.post("/api/ask", json={"question": "en als ik parttime werk?",
+                                         "history": ["Hoeveel vakantiedagen heb ik?"]}).json()
+    assert body["standalone_question"].startswith("Hoeveel vakantiedagen heb ik")
+    first = client.post("/ask", data={"question": "Hoeveel vakantiedagen heb ik?"})
+    assert 'name="previous" form="ask-form" value="Hoeveel vakantiedagen heb ik?"' in first.text
+    follow = client.post("/ask", data={"question": "en als ik parttime werk?",
+                                       "previous": "Hoeveel vakantiedagen heb ik?"})
+    assert follow.status_code == 200 and "vervolgvraag" in follow.text

@@ -13,7 +13,7 @@ router = APIRouter()
 
 @router.post("/api/ask", response_model=AskResponse, summary="Ask a question; get a cited answer or a refusal.")
 def ask(body: AskRequest, assistant: AssistantDep) -> AskResponse:
-    answer = assistant.ask(body.question, groups=PUBLIC_GROUPS)
+    answer = assistant.ask(body.question, groups=PUBLIC_GROUPS, history=[q[:1000] for q in body.history])
     return AskResponse.of(answer, disclosure(answer.language))
 
 

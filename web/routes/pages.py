@@ -31,8 +31,8 @@ def index(request: Request, templates: TemplatesDep) -> Response:
 
 @router.post("/ask", include_in_schema=False)
 def ask(request: Request, templates: TemplatesDep, assistant: AssistantDep,
-        question: str = Form("", max_length=20000)) -> Response:
-    answer = assistant.ask(question, groups=PUBLIC_GROUPS)
+        question: str = Form("", max_length=20000), previous: str = Form("", max_length=1000)) -> Response:
+    answer = assistant.ask(question, groups=PUBLIC_GROUPS, history=[previous] if previous else [])
     lang = ui_language(request)
     context = {"t": texts(answer.language), "lang": lang, "answer": answer, "question": question,
                "link": source_link}

@@ -53,6 +53,8 @@ test: models
 
 bench: models
 	$(PY) bench/pdf_parsers.py
+	$(PY) bench/ingest.py
+	$(PY) bench/ask.py
 
 lint: install
 	$(VENV)/bin/ruff check core ingest assistant web eval vraagbaak bench tests

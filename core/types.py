@@ -159,6 +159,7 @@ class IngestReport:
     warnings: tuple[str, ...] = ()
     chunks: int = 0
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class _Tally:
     failed: list[FailedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     chunks: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 class Ingestor:
@@ -84,6 +86,7 @@ class Ingestor:
         self.embedder = embedder
         self.settings = settings
         self.encoder = BM25Encoder(avg_len=settings.chunk_words * 0.6)
+        self._stages: dict[str, float] = {}
         store.ensure_collection(embedder.dim)
 
     def ingest_folder(self, root: Path, source_id: str | None = None, progress: Progress | None = None) -> IngestReport:
@@ -94,6 +97,7 @@ class Ingestor:
             raise VraagbaakError(ErrorCode.NOT_FOUND, f"No such file or folder: {root}")
         source = source_id or root.name
         tally = _Tally()
+        self._stages = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "sparse": 0.0, "upsert": 0.0}
         units = list_units(root)
         seen: set[str] = set()
         for done, path in enumerate(units, start=1):
@@ -115,7 +119,8 @@ class Ingestor:
         report = IngestReport(source_id=source, new=tuple(tally.new), updated=tuple(tally.updated),
                               unchanged=tuple(tally.unchanged), removed=tuple(tally.removed),
                               failed=tuple(tally.failed), warnings=tuple(tally.warnings), chunks=tally.chunks,
-                              seconds=round(time.perf_counter() - started, 3))
+                              seconds=round(time.perf_counter() - started, 3),
+                              stage_seconds={k: round(v, 3) for k, v in self._stages.items()})
         log.info("ingest finished", extra=kv(source_id=source, new=len(report.new), updated=len(report.updated),
                                              unchanged=len(report.unchanged), removed=len(report.removed),
                                              failed=len(report.failed), seconds=report.seconds))
@@ -155,7 +160,8 @@ class Ingestor:
             if state and state.complete and len(existing) == 1:
                 tally.unchanged.append(relative)
                 return
-            parsed = parse_file(path, data)
+            with self._stage("parse"):
+                parsed = parse_file(path, data)
             language = detect_language(" ".join(b.text for b in parsed.blocks[:40]))
             groups = tuple(self.settings.default_groups) or (EVERYONE,)
             document = Document(doc_id=doc_id, version=version, source_id=source, uri=relative,
@@ -183,7 +189,8 @@ class Ingestor:
         """Index each lesson of a package as a document whose section path starts with the course
         and its modules; returns the ids of the package's documents."""
         try:
-            course = read_package(path, PackageLimits(max_total_bytes=int(self.settings.max_file_mb * 5_000_000)))
+            with self._stage("parse"):
+                course = read_package(path, PackageLimits(max_total_bytes=int(self.settings.max_file_mb * 5_000_000)))
         except VraagbaakError as exc:
             tally.failed.append(FailedFile(relative, exc.message))
             log.warning("package failed", extra=kv(uri=relative, reason=exc.message))
@@ -221,15 +228,28 @@ class Ingestor:
                 tally.failed.append(FailedFile(uri, exc.message))
         return seen
 
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Add the time spent in the block to the run's stage `name`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._stages[name] = self._stages.get(name, 0.0) + time.perf_counter() - started
+
     def _index(self, document: Document, blocks: Sequence[Block]) -> int:
         """Chunk, embed and write one document version, then drop its other versions."""
-        chunks = self._chunks(document, blocks)
+        with self._stage("chunk"):
+            chunks = self._chunks(document, blocks)
         if not chunks:
             raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, "no text found in the file")
-        dense = self.embedder.embed_passages([c.embed_text for c in chunks])
-        sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
-        self.store.upsert(document, chunks, dense, sparse)
-        self.store.delete_document(document.doc_id, keep_version=document.version)
+        with self._stage("embed"):
+            dense = self.embedder.embed_passages([c.embed_text for c in chunks])
+        with self._stage("sparse"):
+            sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
+        with self._stage("upsert"):
+            self.store.upsert(document, chunks, dense, sparse)
+            self.store.delete_document(document.doc_id, keep_version=document.version)
         log.info("indexed", extra=kv(doc_id=document.doc_id, uri=document.uri, chunks=len(chunks)))
         return len(chunks)
 

@@ -18,6 +18,8 @@ def test_second_run_changes_nothing(store: QdrantStore, embedder: Embedder, sett
     ingestor = Ingestor(store, embedder, settings.ingest)
     first = ingestor.ingest_folder(corpus, "test")
     assert len(first.new) == 5 and not first.failed
+    assert set(first.stage_seconds) == {"parse", "chunk", "embed", "sparse", "upsert"}
+    assert first.stage_seconds["embed"] > 0 and sum(first.stage_seconds.values()) <= first.seconds
     count = store.count()
     second = ingestor.ingest_folder(corpus, "test")
     assert not second.changed

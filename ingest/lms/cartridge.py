@@ -140,20 +140,21 @@ def _weblink(resource: Resource, title: str, pages: Pages) -> _Read:
     return _Read("url", entry, name, blocks, url)
 
 
-def _discussion(resource: Resource, title: str, pages: Pages) -> _Read:
+def _titled_text(kind: str, resource: Resource, title: str, pages: Pages) -> _Read:
+    """A discussion topic or an assignment: an XML file with a title and an (HTML) text."""
     entry = _xml_file(resource) or ""
     root = pages.xml(entry, title or entry)
     body = kid(root, "text")
     fmt = "html" if "html" in (attr(body, "texttype") or "text/html") else "text"
-    return _Read("discussion", entry, title or text(kid(root, "title")), field_blocks(raw_text(body), fmt))
+    return _Read(kind, entry, title or text(kid(root, "title")), field_blocks(raw_text(body), fmt))
+
+
+def _discussion(resource: Resource, title: str, pages: Pages) -> _Read:
+    return _titled_text("discussion", resource, title, pages)
 
 
 def _assignment(resource: Resource, title: str, pages: Pages) -> _Read:
-    entry = _xml_file(resource) or ""
-    root = pages.xml(entry, title or entry)
-    body = kid(root, "text")
-    fmt = "html" if "html" in (attr(body, "texttype") or "text/html") else "text"
-    return _Read("assignment", entry, title or text(kid(root, "title")), field_blocks(raw_text(body), fmt))
+    return _titled_text("assignment", resource, title, pages)
 
 
 def _lti(resource: Resource, title: str, pages: Pages) -> _Read:

@@ -46,5 +46,6 @@ class Retriever:
         hits = self.store.search(dense=vector.tolist(), sparse=sparse, mode=mode,
                                  limit=limit or self.settings.top_k, candidates=self.settings.candidates,
                                  groups=groups, language=language, rrf_k=self.settings.rrf_k,
-                                 cross_lingual_weight=self.settings.cross_lingual_weight)
+                                 cross_lingual_weight=self.settings.cross_lingual_weight,
+                                 include_stale=self.settings.include_stale)
         return Retrieval(hits=tuple(hits), query_vector=vector, language=language)

@@ -27,6 +27,19 @@ ORDINAL = "ordinal"
 CHUNK_COUNT = "chunk_count"
 GROUPS = "groups"
 DOC_LANGUAGE = "doc_language"
+LINK = "link"
+LIFECYCLE = "lifecycle"
+ACTIVE = "active"
+"""False while a new document version is being written; readers never see such points. The
+switch to the new version (activate new, delete old) is one step under the store's lock."""
+INDEXED_AT = "indexed_at"
+SUPERSEDED = "superseded"
+EFFECTIVE_TS = "effective_ts"
+EXPIRES_TS = "expires_ts"
+"""Lifecycle: a superseded document, one whose expiry date has passed and one not yet effective
+are left out of answers unless `retrieval.include_stale` is set (filtered inside the query)."""
 
 KEYWORD_INDEXES = (DOC_ID, VERSION, SOURCE_ID, GROUPS, LANGUAGE, MEDIA_TYPE)
+BOOL_INDEXES = (ACTIVE, SUPERSEDED)
+FLOAT_INDEXES = (EFFECTIVE_TS, EXPIRES_TS)
 """Payload fields a Qdrant server indexes (local mode scans and needs none)."""

@@ -21,6 +21,7 @@ WELL_KNOWN_ENV = {
     "LLM_BASE_URL": ("llm", "base_url"),
     "LLM_API_KEY": ("llm", "api_key"),
     "LLM_MODEL": ("llm", "model"),
+    "DATABASE_URL": ("database", "url"),
 }
 
 
@@ -56,6 +57,10 @@ class IngestSettings(BaseModel):
     chunk_overlap_words: int = Field(30, ge=0, le=500, description="Words repeated between split chunks.")
     max_file_mb: float = Field(100.0, gt=0, description="Files larger than this are refused.")
     default_groups: list[str] = Field(default_factory=list, description="Access groups of documents that name none; empty = everyone.")
+    parse_timeout_s: float = Field(120.0, gt=0, description="Seconds one file may take to parse; longer is stopped and reported.")
+    parse_memory_mb: int = Field(2048, ge=256, description="Address space of one parse worker, MB; a file needing more is reported.")
+    parse_workers: int = Field(1, ge=1, le=64, description="Worker processes that parse files in parallel.")
+    sources_file: Path | None = Field(None, description="YAML file that configures the sources; default `sources.yml` in the working folder if it exists.")
 
 
 class RetrievalSettings(BaseModel):
@@ -69,6 +74,9 @@ class RetrievalSettings(BaseModel):
         0.7, ge=0, le=5,
         description="Weight of the extra dense list over passages in other languages than the question (0 = off).",
     )
+    include_stale: bool = Field(
+        False, description="Answer from expired, superseded or not yet effective documents too (default: only documents in force).",
+    )
 
 
 class AnswerSettings(BaseModel):
@@ -79,6 +87,13 @@ class AnswerSettings(BaseModel):
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
     min_relevance: float = Field(0.43, description="Least evidence score (0..1) for a sentence to count as an answer.")
+    verify: bool = Field(True, description="Check every answer sentence against the passage it cites (assistant/verify.py).")
+    min_support: float = Field(
+        0.5, ge=0, le=1, description="Least support score (0..1) of an answer sentence by its cited passage.")
+    unsupported: Literal["remove", "flag"] = Field(
+        "remove", description="What happens to a sentence below `min_support`: `remove` it, or `flag` it (kept, marked).")
+    min_supported_sentences: int = Field(
+        1, ge=1, le=10, description="Fewest supported sentences an answer needs; fewer → refused as `unsupported`.")
 
 
 class LLMSettings(BaseModel):
@@ -98,6 +113,15 @@ class WebSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the app listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the app listens on.")
     max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted.")
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for the admin API (sources, ingestion jobs, document registry); unset = admin API off.",
+    )
+
+
+class DatabaseSettings(BaseModel):
+    """The application database (document registry, jobs): SQLite by default, Postgres by URL."""
+
+    url: str | None = Field(None, description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db; default sqlite in DATA_DIR.")
 
 
 class _WellKnownEnv(PydanticBaseSettingsSource):
@@ -129,6 +153,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -145,6 +170,19 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """Folder of the embedded Qdrant store."""
         return self.store.path or self.data_dir / "qdrant"
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL of the application database."""
+        return self.database.url or f"sqlite:///{(self.data_dir / 'vraagbaak.db').resolve()}"
+
+    @property
+    def sources_file(self) -> Path | None:
+        """The sources file, if one is configured or `sources.yml` exists here."""
+        if self.ingest.sources_file:
+            return self.ingest.sources_file
+        default = Path("sources.yml")
+        return default if default.exists() else None
 
     @property
     def models_dir(self) -> Path:

@@ -7,11 +7,15 @@ leaves the store for them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -40,6 +44,7 @@ class VersionState:
 
     points: int
     expected: int
+    active: bool = True
 
     @property
     def complete(self) -> bool:
@@ -53,6 +58,9 @@ class QdrantStore:
         self.client = client
         self.collection = collection
         self.local = local
+        self._switch = threading.Lock()
+        """Local mode: searches and the switch between document versions exclude each other, so a
+        reader sees the old version or the new one, never both or neither."""
 
     @classmethod
     def open(cls, settings: Settings) -> QdrantStore:
@@ -104,6 +112,10 @@ class QdrantStore:
             if not self.local:
                 for key in schema.KEYWORD_INDEXES:
                     self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+                for key in schema.BOOL_INDEXES:
+                    self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.BOOL)
+                for key in schema.FLOAT_INDEXES:
+                    self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.FLOAT)
             log.info("created collection", extra={"ctx": {"collection": self.collection, "dim": dim}})
         except VraagbaakError:
             raise
@@ -113,20 +125,50 @@ class QdrantStore:
     # -- writing --------------------------------------------------------------------------------
 
     def upsert(self, document: Document, chunks: Sequence[Chunk], dense: np.ndarray,
-               sparse: Sequence[SparseVector], batch_size: int = 256) -> None:
-        """Write a document version's chunks (idempotent: ids derive from the content)."""
+               sparse: Sequence[SparseVector], batch_size: int = 256, *, active: bool = True) -> None:
+        """Write a document version's chunks (idempotent: ids derive from the content). With
+        `active=False` they stay invisible to readers until `activate` switches to them."""
         points = []
+        indexed_at = time.time()
         for chunk, vector, sparse_vector in zip(chunks, dense, sparse, strict=True):
             vectors: dict[str, object] = {schema.DENSE: vector.tolist()}
             if sparse_vector:
                 vectors[schema.SPARSE] = models.SparseVector(
                     indices=list(sparse_vector.indices), values=list(sparse_vector.values)
                 )
-            points.append(models.PointStruct(id=point_id(chunk.chunk_id), vector=vectors,
-                                             payload=_payload(document, chunk, len(chunks))))
+            payload = _payload(document, chunk, len(chunks))
+            payload[schema.ACTIVE] = active
+            payload[schema.INDEXED_AT] = indexed_at
+            points.append(models.PointStruct(id=point_id(chunk.chunk_id), vector=vectors, payload=payload))
         try:
             for i in range(0, len(points), batch_size):
                 self.client.upsert(self.collection, points[i:i + batch_size], wait=True)
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    def activate(self, doc_id: str, version: str) -> None:
+        """Make `version` the document's searchable version and remove every other version, as one
+        step for readers: in local mode under the lock searches take; on a server the two writes
+        follow each other and `search` keeps only the newest version of a document meanwhile."""
+        doc = _match(schema.DOC_ID, doc_id)
+        this = _match(schema.VERSION, version)
+        try:
+            with self._switch:
+                self.client.set_payload(self.collection, payload={schema.ACTIVE: True},
+                                        points=models.FilterSelector(filter=models.Filter(must=[doc, this])),
+                                        wait=True)
+                self.client.delete(self.collection, points_selector=models.FilterSelector(
+                    filter=models.Filter(must=[doc], must_not=[this])), wait=True)
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    def relabel(self, document: Document) -> None:
+        """Change a document's access groups and lifecycle on its chunks without re-embedding."""
+        payload = {schema.GROUPS: list(document.groups), schema.TITLE: document.title,
+                   schema.LINK: document.link, **_lifecycle_payload(document.lifecycle)}
+        try:
+            self.client.set_payload(self.collection, payload=payload, points=models.FilterSelector(
+                filter=models.Filter(must=[_match(schema.DOC_ID, document.doc_id)])), wait=True)
         except Exception as exc:
             raise _unavailable(exc) from exc
 
@@ -144,13 +186,27 @@ class QdrantStore:
 
     def versions(self, doc_id: str) -> dict[str, VersionState]:
         """The versions of a document in the store, each with its point count and expected count."""
-        counts: dict[str, int] = defaultdict(int)
-        expected: dict[str, int] = {}
-        for payload in self._scroll(models.Filter(must=[_match(schema.DOC_ID, doc_id)]),
-                                    [schema.VERSION, schema.CHUNK_COUNT]):
-            counts[payload[schema.VERSION]] += 1
-            expected[payload[schema.VERSION]] = payload[schema.CHUNK_COUNT]
-        return {v: VersionState(counts[v], expected[v]) for v in counts}
+        return self.source_state(doc_id=doc_id).get(doc_id, {})
+
+    def source_state(self, source_id: str | None = None, *, doc_id: str | None = None
+                     ) -> dict[str, dict[str, VersionState]]:
+        """doc_id → version → what the store holds of it, for a source (one scroll, not one per file)."""
+        must = [_match(schema.SOURCE_ID, source_id)] if source_id else []
+        if doc_id:
+            must.append(_match(schema.DOC_ID, doc_id))
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        expected: dict[tuple[str, str], int] = {}
+        active: dict[tuple[str, str], bool] = {}
+        for payload in self._scroll(models.Filter(must=must) if must else None,
+                                    [schema.DOC_ID, schema.VERSION, schema.CHUNK_COUNT, schema.ACTIVE]):
+            key = (payload[schema.DOC_ID], payload[schema.VERSION])
+            counts[key] += 1
+            expected[key] = payload[schema.CHUNK_COUNT]
+            active[key] = active.get(key, True) and payload.get(schema.ACTIVE, True) is not False
+        state: dict[str, dict[str, VersionState]] = defaultdict(dict)
+        for (doc, version), points in counts.items():
+            state[doc][version] = VersionState(points, expected[(doc, version)], active[(doc, version)])
+        return dict(state)
 
     def documents(self, source_id: str | None = None) -> dict[str, dict[str, object]]:
         """doc_id → {title, uri, version(s), chunks} for every document (of one source)."""
@@ -167,13 +223,13 @@ class QdrantStore:
 
     def passages(self, doc_id: str, groups: Sequence[str] | None) -> list[Passage]:
         """A document's passages in reading order, if the groups may read it."""
-        flt = models.Filter(must=[_match(schema.DOC_ID, doc_id), *_group_conditions(groups)])
+        flt = models.Filter(must=[_match(schema.DOC_ID, doc_id), *_group_conditions(groups)], must_not=[_inactive()])
         found = [_passage(p) for p in self._scroll(flt, None)]
         return sorted(found, key=lambda p: (p.version, p.ordinal))
 
     def original_path(self, doc_id: str, groups: Sequence[str] | None) -> tuple[str, str] | None:
         """(file path, media type) of a document's original, if the groups may read it."""
-        flt = models.Filter(must=[_match(schema.DOC_ID, doc_id), *_group_conditions(groups)])
+        flt = models.Filter(must=[_match(schema.DOC_ID, doc_id), *_group_conditions(groups)], must_not=[_inactive()])
         for payload in self._scroll(flt, [schema.PATH, schema.MEDIA_TYPE]):
             return (payload.get(schema.PATH) or "", payload.get(schema.MEDIA_TYPE) or "")
         return None
@@ -186,7 +242,8 @@ class QdrantStore:
 
     def search(self, *, dense: Sequence[float], sparse: SparseVector | None, mode: Mode = "hybrid",
                limit: int = 6, candidates: int = 40, groups: Sequence[str] | None = None,
-               language: str | None = None, cross_lingual_weight: float = 0.0, rrf_k: int = 2) -> list[Hit]:
+               language: str | None = None, cross_lingual_weight: float = 0.0, rrf_k: int = 2,
+               include_stale: bool = False) -> list[Hit]:
         """Top passages for a question, filtered by access group inside the query.
 
         `hybrid` fuses candidate lists with reciprocal rank fusion in one Qdrant query (prefetch +
@@ -194,44 +251,63 @@ class QdrantStore:
         given — dense over the passages in other languages than the question's. BM25 only matches
         passages in the question's language, so without that third list a cross-lingual answer gets
         half the votes of a same-language one. `dense` and `bm25` use one list.
-        `groups=None` means no restriction (operators' tools and evaluation only).
+        `groups=None` means no restriction (operators' tools and evaluation only). Documents not in
+        force (superseded, expired, not yet effective) are left out unless `include_stale`.
         """
         conditions = _group_conditions(groups)
-        flt = models.Filter(must=conditions) if conditions else None
+        hidden = [_inactive(), *([] if include_stale else _stale_conditions(time.time()))]
+        flt = models.Filter(must=conditions, must_not=hidden)
         sparse_query = (models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
                         if sparse else None)
         common = {"query_filter": flt, "limit": limit, "with_payload": True, "with_vectors": [schema.DENSE]}
         try:
-            if mode == "dense" or (mode == "hybrid" and sparse_query is None):
-                response = self.client.query_points(self.collection, query=list(dense), using=schema.DENSE, **common)
-            elif mode == "bm25":
-                if sparse_query is None:
-                    return []
-                response = self.client.query_points(self.collection, query=sparse_query, using=schema.SPARSE,
-                                                    **common)
-            else:
-                prefetch = [
-                    models.Prefetch(query=list(dense), using=schema.DENSE, filter=flt, limit=candidates),
-                    models.Prefetch(query=sparse_query, using=schema.SPARSE, filter=flt, limit=candidates),
-                ]
-                weights = [1.0, 1.0]
-                if language and cross_lingual_weight > 0:
-                    other = models.Filter(must=conditions, must_not=[_match(schema.LANGUAGE, language)])
-                    prefetch.append(models.Prefetch(query=list(dense), using=schema.DENSE, filter=other,
-                                                    limit=candidates))
-                    weights.append(cross_lingual_weight)
-                fusion = models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights))
-                response = self.client.query_points(self.collection, prefetch=prefetch, query=fusion, **common)
+            with self._switch if self.local else _NO_LOCK:
+                response = self._query(mode, dense, sparse_query, flt, common, conditions, hidden, candidates,
+                                       language, cross_lingual_weight, rrf_k)
         except Exception as exc:
             raise _unavailable(exc) from exc
+        if response is None:
+            return []
         query_vector = np.asarray(dense, dtype=np.float32)
+        newest: dict[str, tuple[float, str]] = {}
+        for point in response.points:
+            payload = point.payload or {}
+            seen = newest.get(payload[schema.DOC_ID])
+            stamp = (payload.get(schema.INDEXED_AT) or 0.0, payload[schema.VERSION])
+            if seen is None or stamp > seen:
+                newest[payload[schema.DOC_ID]] = stamp
         hits = []
-        for rank, point in enumerate(response.points, start=1):
+        for point in response.points:
+            payload = point.payload or {}
+            if newest[payload[schema.DOC_ID]][1] != payload[schema.VERSION]:
+                continue  # a server mid-switch between two versions of this document: keep the newer
             vector = point.vector.get(schema.DENSE) if isinstance(point.vector, dict) else None
             cosine = float(np.dot(query_vector, np.asarray(vector, dtype=np.float32))) if vector is not None else 0.0
-            hits.append(Hit(passage=_passage(point.payload or {}), score=float(point.score),
-                            dense_score=cosine, rank=rank))
+            hits.append(Hit(passage=_passage(payload), score=float(point.score), dense_score=cosine,
+                            rank=len(hits) + 1))
         return hits
+
+    def _query(self, mode: Mode, dense: Sequence[float], sparse_query: models.SparseVector | None,
+               flt: models.Filter, common: dict, conditions: list, hidden: list, candidates: int,
+               language: str | None, cross_lingual_weight: float, rrf_k: int) -> models.QueryResponse | None:
+        """One Qdrant query for `search`: a single list, or the fused hybrid lists."""
+        if mode == "dense" or (mode == "hybrid" and sparse_query is None):
+            return self.client.query_points(self.collection, query=list(dense), using=schema.DENSE, **common)
+        if mode == "bm25":
+            if sparse_query is None:
+                return None
+            return self.client.query_points(self.collection, query=sparse_query, using=schema.SPARSE, **common)
+        prefetch = [
+            models.Prefetch(query=list(dense), using=schema.DENSE, filter=flt, limit=candidates),
+            models.Prefetch(query=sparse_query, using=schema.SPARSE, filter=flt, limit=candidates),
+        ]
+        weights = [1.0, 1.0]
+        if language and cross_lingual_weight > 0:
+            other = models.Filter(must=conditions, must_not=[*hidden, _match(schema.LANGUAGE, language)])
+            prefetch.append(models.Prefetch(query=list(dense), using=schema.DENSE, filter=other, limit=candidates))
+            weights.append(cross_lingual_weight)
+        fusion = models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights))
+        return self.client.query_points(self.collection, prefetch=prefetch, query=fusion, **common)
 
     def _scroll(self, flt: models.Filter | None, fields: list[str] | None) -> Iterator[dict]:
         offset = None
@@ -245,6 +321,40 @@ class QdrantStore:
                     return
         except Exception as exc:
             raise _unavailable(exc) from exc
+
+
+_NO_LOCK = contextlib.nullcontext()
+
+
+def _inactive() -> models.FieldCondition:
+    """Points of a version still being written (payload `active` false); points without the key
+    (written before it existed) count as active."""
+    return models.FieldCondition(key=schema.ACTIVE, match=models.MatchValue(value=False))
+
+
+def _stale_conditions(now: float) -> list[models.FieldCondition]:
+    """What makes a document not in force: superseded, expired, or effective only later."""
+    return [models.FieldCondition(key=schema.SUPERSEDED, match=models.MatchValue(value=True)),
+            models.FieldCondition(key=schema.EXPIRES_TS, range=models.Range(lt=now)),
+            models.FieldCondition(key=schema.EFFECTIVE_TS, range=models.Range(gt=now))]
+
+
+def _lifecycle_payload(lifecycle: dict[str, str]) -> dict[str, object]:
+    return {schema.LIFECYCLE: dict(lifecycle), schema.SUPERSEDED: bool(lifecycle.get("superseded_by")),
+            schema.EFFECTIVE_TS: _timestamp(lifecycle.get("effective")),
+            schema.EXPIRES_TS: _timestamp(lifecycle.get("expires"), end_of_day=True)}
+
+
+def _timestamp(iso_date: str | None, *, end_of_day: bool = False) -> float | None:
+    if not iso_date:
+        return None
+    try:
+        day = datetime.fromisoformat(str(iso_date))
+    except ValueError:
+        return None
+    if day.tzinfo is None:
+        day = day.replace(tzinfo=UTC)
+    return day.timestamp() + (86_399 if end_of_day and len(str(iso_date)) <= 10 else 0)
 
 
 def _match(key: str, value: str) -> models.FieldCondition:
@@ -266,7 +376,8 @@ def _payload(document: Document, chunk: Chunk, chunk_count: int) -> dict[str, ob
         schema.GROUPS: list(document.groups), schema.SECTION_PATH: list(chunk.section_path),
         schema.PAGE: chunk.page, schema.TEXT: chunk.text, schema.LANGUAGE: chunk.language,
         schema.START: chunk.start, schema.END: chunk.end, schema.ORDINAL: chunk.ordinal,
-        schema.CHUNK_COUNT: chunk_count, "chunk_id": chunk.chunk_id,
+        schema.CHUNK_COUNT: chunk_count, "chunk_id": chunk.chunk_id, schema.LINK: document.link,
+        **_lifecycle_payload(document.lifecycle),
     }
 
 

@@ -21,6 +21,9 @@ class Document:
     language: str
     groups: tuple[str, ...] = (EVERYONE,)
     path: str | None = None
+    link: str | None = None
+    lifecycle: dict[str, str] = field(default_factory=dict)
+    """Policy lifecycle: owner, doc_version, effective, review, expires (ISO dates), superseded_by."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,13 @@ class Citation:
 
 @dataclass(frozen=True)
 class AnswerSentence:
-    """One sentence of an answer and the citation numbers that support it."""
+    """One sentence of an answer and the citation numbers that support it; `support` (0..1) is how
+    well its cited passages support it (assistant/verify.py), `supported` whether that passed."""
 
     text: str
     citations: tuple[int, ...]
+    support: float = 0.0
+    supported: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,14 @@ class Answer:
     confidence: float = 0.0
     standalone_question: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    verdict: str = ""
+    """`answered`, `partly_supported` (unsupported sentences removed or flagged) or `refused`."""
+    support_rate: float | None = None
+    """Share of the generated sentences that their citations support (None: not verified)."""
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", "answered" if self.answered else "refused")
 
     @property
     def text(self) -> str:
@@ -160,6 +174,12 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    skipped: tuple[FailedFile, ...] = ()
+    """Files of a type Vraagbaak does not read, with the reason."""
+    pages: int = 0
+    complete: bool = True
+    """False when the source could not list everything (a crawl limit, an unreachable listing):
+    nothing was removed in that run."""
 
     @property
     def changed(self) -> bool:

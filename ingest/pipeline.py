@@ -1,27 +1,41 @@
-"""An ingestion run over a folder: find files, skip what is unchanged, (re)index what changed,
-remove what disappeared, and report every file that failed with its reason."""
+"""An ingestion run over one source: list what it holds, skip what is unchanged, (re)index what
+changed, remove what disappeared, and record every document's outcome in the registry.
+
+Crash safety: a new version's chunks are written invisible (`active=false`) and made searchable
+in one switch that also drops the old version (`QdrantStore.activate`); the registry row is
+written after that. A run killed at any point leaves at most invisible chunks or a stale row,
+and the next run converges: same ids (content hashes), so rewriting is idempotent, and the
+store's own view (`source_state`) decides what is complete.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from core.db import Database, utcnow
 from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.language import detect_language
 from core.lexical import BM25Encoder
 from core.logging import kv
 from core.settings import IngestSettings
-from core.store import QdrantStore
+from core.store import QdrantStore, VersionState
 from core.types import EVERYONE, Chunk, Document, FailedFile, IngestReport
 from ingest.chunk import chunk_document
-from ingest.lms import PackageLimits, is_package, read_package
-from ingest.parse import Block, parse_file
+from ingest.lifecycle import lifecycle_metadata
+from ingest.lms import is_package
+from ingest.parse import Block, ParsedDocument, parse_file
+from ingest.registry import Entry, Registry, stale_reason
+from ingest.sources.base import Source, SourceItem
+from ingest.sources.folder import FolderSource, list_units
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +43,39 @@ PACKAGE_SUFFIXES = frozenset({".zip", ".imscc", ".mbz"})
 """Files read as e-learning packages even when broken, so a bad update reports its reason and
 keeps the lessons indexed before."""
 
-Progress = Callable[[str, int, int], None]
-"""Called after each file with (relative path, files done, files in all)."""
+__all__ = ["Ingestor", "Progress", "document_id", "content_version", "list_units", "PACKAGE_SUFFIXES"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, after each item."""
+
+    files_done: int
+    files_total: int | None
+    pages: int
+    chunks: int
+    failed: int
+    current: str
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        """Files per second so far."""
+        return self.files_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current rate, when the total is known."""
+        if self.files_total is None or self.rate <= 0:
+            return None
+        return max(self.files_total - self.files_done, 0) / self.rate
+
+
+ProgressCallback = Callable[[Progress], None]
 
 
 def document_id(source_id: str, relative_path: str) -> str:
-    """Stable id of a document: its source and its path in the source."""
+    """Stable id of a document: its source and its path (or URL) in the source."""
     return hashlib.sha256(f"{source_id}\0{relative_path}".encode()).hexdigest()[:32]
 
 
@@ -43,92 +84,100 @@ def content_version(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-def list_units(root: Path) -> list[Path]:
-    """What a run indexes below `root`, in a stable order: regular files, and unpacked e-learning
-    packages as one unit each (not descended into); hidden files and folders are left out."""
-    if root.is_file() or is_package(root):
-        return [root]
-    units: list[Path] = []
-
-    def walk(folder: Path) -> None:
-        for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or path.is_symlink():
-                continue
-            if path.is_dir():
-                if is_package(path):
-                    units.append(path)
-                else:
-                    walk(path)
-            elif path.is_file():
-                units.append(path)
-
-    walk(root)
-    return units
+def _fingerprint(version: str, groups: Sequence[str], labels: Mapping[str, Any]) -> str:
+    """Version plus what the source says about the document (groups, sidecar metadata)."""
+    blob = json.dumps([version, sorted(groups), labels], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 @dataclass
-class _Tally:
+class _Run:
+    source: Source
+    entries: dict[str, Entry]
+    store_state: dict[str, dict[str, VersionState]]
+    force: bool
+    started: float = field(default_factory=time.perf_counter)
     new: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    skipped: list[FailedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
     chunks: int = 0
-    stages: dict[str, float] = field(default_factory=dict)
+    pages: int = 0
+
+    def in_store(self, doc_id: str, version: str | None) -> bool:
+        """The store holds exactly this version of the document, complete and searchable."""
+        versions = self.store_state.get(doc_id, {})
+        state = versions.get(version or "")
+        return bool(state and state.complete and state.active and len(versions) == 1)
 
 
 class Ingestor:
-    """Keeps a source's documents in the store in step with a folder."""
+    """Keeps the store and the registry in step with sources."""
 
-    def __init__(self, store: QdrantStore, embedder: Embedder, settings: IngestSettings) -> None:
+    def __init__(self, store: QdrantStore, embedder: Embedder, settings: IngestSettings,
+                 registry: Registry | None = None, parse: Callable[[Path, bytes], ParsedDocument] | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.registry = registry or Registry(Database.open("sqlite://"))
+        self.parse = parse or parse_file
         self.encoder = BM25Encoder(avg_len=settings.chunk_words * 0.6)
         self._stages: dict[str, float] = {}
         store.ensure_collection(embedder.dim)
 
-    def ingest_folder(self, root: Path, source_id: str | None = None, progress: Progress | None = None) -> IngestReport:
+    # -- runs -------------------------------------------------------------------------------------
+
+    def ingest_folder(self, root: Path, source_id: str | None = None, progress: ProgressCallback | None = None,
+                      *, force: bool = False) -> IngestReport:
         """Index every supported file below `root`; remove documents of the source no longer there."""
-        started = time.perf_counter()
-        root = root.resolve()
+        root = Path(root).resolve()
         if not root.exists():
             raise VraagbaakError(ErrorCode.NOT_FOUND, f"No such file or folder: {root}")
-        source = source_id or root.name
-        tally = _Tally()
+        source = FolderSource(source_id or root.name, root, groups=tuple(self.settings.default_groups))
+        return self.ingest_source(source, progress, force=force)
+
+    def ingest_source(self, source: Source, progress: ProgressCallback | None = None, *,
+                      force: bool = False) -> IngestReport:
+        """One run over a source. `force` re-indexes unchanged documents and retries failed ones."""
         self._stages = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "sparse": 0.0, "upsert": 0.0}
-        units = list_units(root)
-        seen: set[str] = set()
-        for done, path in enumerate(units, start=1):
-            relative = path.name if path == root else path.relative_to(root).as_posix()
-            if is_package(path) or path.suffix.lower() in PACKAGE_SUFFIXES:
-                seen |= self._ingest_package(path, relative, source, tally)
+        entries = self.registry.entries(source.source_id)
+        run = _Run(source, entries, self.store.source_state(source.source_id), force)
+        previous = {entry.uri: entry.state for entry in entries.values()}
+        total = source.estimate() if hasattr(source, "estimate") else None
+        whole_root = not (isinstance(source, FolderSource) and source.root.is_file())
+        for done, item in enumerate(source.scan(previous), start=1):
+            if item.path is not None and (item.suffix in PACKAGE_SUFFIXES or is_package(item.path)):
+                self._package(item, run)
             else:
-                doc_id = document_id(source, relative)
-                seen.add(doc_id)
-                self._ingest_file(path, relative, source, doc_id, tally)
+                self._item(item, run)
             if progress:
-                progress(relative, done, len(units))
-        if root.is_dir():
-            for doc_id, info in self.store.documents(source).items():
-                if doc_id not in seen:
-                    self.store.delete_document(doc_id)
-                    tally.removed.append(str(info["uri"]))
-                    log.info("removed", extra=kv(doc_id=doc_id, uri=info["uri"]))
-        report = IngestReport(source_id=source, new=tuple(tally.new), updated=tuple(tally.updated),
-                              unchanged=tuple(tally.unchanged), removed=tuple(tally.removed),
-                              failed=tuple(tally.failed), warnings=tuple(tally.warnings), chunks=tally.chunks,
-                              seconds=round(time.perf_counter() - started, 3),
-                              stage_seconds={k: round(v, 3) for k, v in self._stages.items()})
-        log.info("ingest finished", extra=kv(source_id=source, new=len(report.new), updated=len(report.updated),
-                                             unchanged=len(report.unchanged), removed=len(report.removed),
-                                             failed=len(report.failed), seconds=report.seconds))
+                progress(Progress(done, total, run.pages, run.chunks, len(run.failed), item.uri,
+                                  time.perf_counter() - run.started))
+        run.warnings.extend(getattr(source, "sidecar_warnings", ()))
+        complete = source.complete and whole_root
+        if complete:
+            self._remove_missing(run)
+        else:
+            self.registry.seen(run.seen)
+        report = IngestReport(
+            source_id=source.source_id, new=tuple(run.new), updated=tuple(run.updated),
+            unchanged=tuple(run.unchanged), removed=tuple(run.removed), failed=tuple(run.failed),
+            warnings=tuple(run.warnings), chunks=run.chunks, seconds=round(time.perf_counter() - run.started, 3),
+            stage_seconds={k: round(v, 3) for k, v in self._stages.items()}, skipped=tuple(run.skipped),
+            pages=run.pages, complete=source.complete)
+        log.info("ingest finished", extra=kv(source_id=source.source_id, new=len(report.new),
+                                             updated=len(report.updated), unchanged=len(report.unchanged),
+                                             removed=len(report.removed), failed=len(report.failed),
+                                             skipped=len(report.skipped), seconds=report.seconds))
         return report
 
     def ingest_texts(self, items: Iterable[tuple[str, str, str]], source_id: str) -> int:
         """Index plain texts given as (id, title, text) into a fresh collection, e.g. a BEIR corpus;
-        embeds the whole batch at once. Returns the chunk count."""
+        embeds the whole batch at once. Returns the chunk count. (Not recorded in the registry.)"""
         prepared = []
         for item_id, title, text in items:
             document = Document(doc_id=item_id, version=content_version(f"{title}\n{text}".encode()),
@@ -145,88 +194,141 @@ class Ingestor:
             self.store.upsert(document, chunks, vectors, sparse)
         return len(all_chunks)
 
-    # -- one file ---------------------------------------------------------------------------------
+    def _remove_missing(self, run: _Run) -> None:
+        """Documents the source no longer holds leave the store and the registry."""
+        gone = (set(run.entries) | set(run.store_state)) - run.seen
+        uris = {**{d: str(i["uri"]) for d, i in self.store.documents(run.source.source_id).items() if d in gone},
+                **{d: e.uri for d, e in run.entries.items() if d in gone}}
+        for doc_id in sorted(gone):
+            self.store.delete_document(doc_id)
+            entry = run.entries.get(doc_id)
+            if entry is None or entry.media_type != "package":
+                run.removed.append(uris.get(doc_id, doc_id))
+            log.info("removed", extra=kv(doc_id=doc_id, uri=uris.get(doc_id)))
+        self.registry.remove(gone)
+        self.registry.seen(run.seen)
 
-    def _ingest_file(self, path: Path, relative: str, source: str, doc_id: str, tally: _Tally) -> None:
+    # -- one document -----------------------------------------------------------------------------
+
+    def _item(self, item: SourceItem, run: _Run) -> None:
+        doc_id = document_id(run.source.source_id, item.uri)
+        run.seen.add(doc_id)
+        entry = run.entries.get(doc_id)
+        groups = item.groups or run.source.groups or tuple(self.settings.default_groups) or (EVERYONE,)
+        if item.error:
+            self._fail(run, doc_id, item, entry, VraagbaakError(ErrorCode.PARSE_FAILED, item.error))
+            return
+        if item.not_modified and entry and entry.status == "indexed" and run.in_store(doc_id, entry.version) \
+                and not run.force:
+            run.unchanged.append(item.uri)
+            self.registry.record(doc_id, state=dict(item.state) or entry.state)
+            return
         try:
-            size_mb = path.stat().st_size / 1_000_000
-            if size_mb > self.settings.max_file_mb:
-                raise VraagbaakError(ErrorCode.FILE_TOO_LARGE,
-                                     f"file is {size_mb:.1f} MB, over the limit of {self.settings.max_file_mb} MB")
-            data = path.read_bytes()
+            data = self._read(item)
             version = content_version(data)
-            existing = self.store.versions(doc_id)
-            state = existing.get(version)
-            if state and state.complete and len(existing) == 1:
-                tally.unchanged.append(relative)
-                return
+            fingerprint = _fingerprint(version, groups, item.metadata)
+            if entry and entry.content_hash == version and not run.force:
+                if entry.status == "indexed" and run.in_store(doc_id, version) and entry.fingerprint == fingerprint:
+                    run.unchanged.append(item.uri)
+                    self.registry.record(doc_id, state=dict(item.state), modified=item.modified)
+                    return
+                if entry.status in ("failed", "skipped") and entry.fingerprint == fingerprint:
+                    (run.failed if entry.status == "failed" else run.skipped).append(
+                        FailedFile(item.uri, entry.reason or "failed before"))
+                    self.registry.record(doc_id)
+                    return
             with self._stage("parse"):
-                parsed = parse_file(path, data)
-            language = detect_language(" ".join(b.text for b in parsed.blocks[:40]))
-            groups = tuple(self.settings.default_groups) or (EVERYONE,)
-            document = Document(doc_id=doc_id, version=version, source_id=source, uri=relative,
-                                title=parsed.title, media_type=parsed.media_type, language=language,
-                                groups=groups, path=str(path))
-            tally.chunks += self._index(document, parsed.blocks)
-            (tally.updated if existing else tally.new).append(relative)
+                parsed = self.parse(item.path or Path(item.uri), data)
+            document = self._document(doc_id, version, item, parsed, groups, run)
+            relabel = (entry is not None and entry.content_hash == version and run.in_store(doc_id, version)
+                       and not run.force)
+            if relabel:  # same content, new groups or lifecycle: no re-embedding
+                self.store.relabel(document)
+                chunks = entry.chunk_count if entry else 0
+            else:
+                chunks = self._index(document, parsed.blocks)
+                run.chunks += chunks
+            pages = max((b.page or 0 for b in parsed.blocks), default=0) or 1
+            run.pages += pages
+            self.registry.record(
+                doc_id, source_id=run.source.source_id, uri=item.uri, title=document.title,
+                media_type=document.media_type, content_hash=version, version=version, fingerprint=fingerprint,
+                status="indexed", reason=None, chunk_count=chunks, pages=pages, parser=parsed.parser,
+                ocr=bool(parsed.metadata.get("ocr_pages")), language=document.language, groups=document.groups,
+                lifecycle=document.lifecycle, stale=stale_reason(document.lifecycle), link=item.link,
+                modified=item.modified, size=len(data), state=dict(item.state), last_indexed=utcnow())
+            run.warnings.extend(f"{item.uri}: {w}" for w in parsed.metadata.get("warnings", ()) or ())
+            (run.updated if entry and entry.status == "indexed" or run.store_state.get(doc_id) else run.new).append(
+                item.uri)
         except VraagbaakError as exc:
             if exc.code is ErrorCode.STORE_UNAVAILABLE:
                 raise
-            tally.failed.append(FailedFile(relative, exc.message))
-            log.warning("file failed", extra=kv(uri=relative, reason=exc.message))
+            self._fail(run, doc_id, item, entry, exc, fingerprint=locals().get("fingerprint"),
+                       version=locals().get("version"))
         except OSError as exc:
-            tally.failed.append(FailedFile(relative, f"cannot read the file: {exc.strerror or exc}"))
-            log.warning("file failed", extra=kv(uri=relative, reason=str(exc)))
+            self._fail(run, doc_id, item, entry,
+                       VraagbaakError(ErrorCode.PARSE_FAILED, f"cannot read the file: {exc.strerror or exc}"))
+
+    def _read(self, item: SourceItem) -> bytes:
+        if item.data is not None:
+            data = item.data
+        elif item.path is not None:
+            size_mb = item.path.stat().st_size / 1_000_000
+            if size_mb > self.settings.max_file_mb:
+                raise VraagbaakError(ErrorCode.FILE_TOO_LARGE,
+                                     f"file is {size_mb:.1f} MB, over the limit of {self.settings.max_file_mb} MB")
+            data = item.path.read_bytes()
+        else:
+            raise VraagbaakError(ErrorCode.PARSE_FAILED, "the source gave no content")
+        if len(data) / 1_000_000 > self.settings.max_file_mb:
+            raise VraagbaakError(ErrorCode.FILE_TOO_LARGE,
+                                 f"file is {len(data) / 1_000_000:.1f} MB, over the limit of {self.settings.max_file_mb} MB")
+        return data
+
+    def _document(self, doc_id: str, version: str, item: SourceItem, parsed: ParsedDocument,
+                  groups: tuple[str, ...], run: _Run) -> Document:
+        lifecycle, warnings = merged_lifecycle(parsed.metadata, item.metadata)
+        run.warnings.extend(f"{item.uri}: {w}" for w in warnings)
+        title = str(item.metadata.get("title") or parsed.title)
+        language = detect_language(" ".join(b.text for b in parsed.blocks[:40]))
+        return Document(doc_id=doc_id, version=version, source_id=run.source.source_id, uri=item.uri, title=title,
+                        media_type=parsed.media_type, language=language, groups=groups,
+                        path=str(item.path) if item.path else None, link=item.link, lifecycle=lifecycle)
+
+    def _fail(self, run: _Run, doc_id: str, item: SourceItem, entry: Entry | None, exc: VraagbaakError, *,
+              fingerprint: str | None = None, version: str | None = None) -> None:
+        """Record a document that could not be (re)indexed; what was indexed before stays searchable."""
+        skipped = exc.code is ErrorCode.UNSUPPORTED_FILE
+        (run.skipped if skipped else run.failed).append(FailedFile(item.uri, exc.message))
+        log.warning("file skipped" if skipped else "file failed", extra=kv(uri=item.uri, reason=exc.message))
+        kept = entry.version if entry and run.in_store(doc_id, entry.version) else None
+        self.registry.record(
+            doc_id, source_id=run.source.source_id, uri=item.uri, status="skipped" if skipped else "failed",
+            reason=exc.message, content_hash=version, fingerprint=fingerprint, version=kept,
+            chunk_count=entry.chunk_count if kept and entry else 0, link=item.link, modified=item.modified,
+            media_type=(entry.media_type if entry else "") or item.suffix.lstrip("."),
+            state=dict(item.state) if not item.error else (entry.state if entry else {}))
 
     def _chunks(self, document: Document, blocks: Sequence[Block]) -> list[Chunk]:
         return chunk_document(document.doc_id, document.version, document.title, blocks,
                               language=document.language, chunk_words=self.settings.chunk_words,
                               overlap_words=self.settings.chunk_overlap_words)
 
-    # -- one e-learning package -------------------------------------------------------------------
-
-    def _ingest_package(self, path: Path, relative: str, source: str, tally: _Tally) -> set[str]:
-        """Index each lesson of a package as a document whose section path starts with the course
-        and its modules; returns the ids of the package's documents."""
-        try:
-            with self._stage("parse"):
-                course = read_package(path, PackageLimits(max_total_bytes=int(self.settings.max_file_mb * 5_000_000)))
-        except VraagbaakError as exc:
-            tally.failed.append(FailedFile(relative, exc.message))
-            log.warning("package failed", extra=kv(uri=relative, reason=exc.message))
-            # keep what an earlier run indexed from this package: nothing is lost on a bad update
-            return {doc_id for doc_id, info in self.store.documents(source).items()
-                    if str(info["uri"]).startswith(f"{relative}!")}
-        tally.warnings.extend(f"{relative}: {warning}" for warning in course.warnings)
-        groups = tuple(self.settings.default_groups) or (EVERYONE,)
-        seen: set[str] = set()
-        keys: dict[str, int] = {}
-        for lesson in course.lessons:
-            if not lesson.has_text:
-                continue
-            key = f"{relative}#{lesson.entry}#{lesson.title}"
-            keys[key] = keys.get(key, 0) + 1
-            doc_id = document_id(source, f"{key}#{keys[key]}")
-            seen.add(doc_id)
-            uri = f"{relative}!/{lesson.launch or lesson.entry}"
-            blocks = lesson_blocks(lesson.path, lesson.blocks)
-            version = content_version("\n".join([*lesson.path, *(b.text for b in blocks)]).encode())
-            try:
-                existing = self.store.versions(doc_id)
-                state = existing.get(version)
-                if state and state.complete and len(existing) == 1:
-                    tally.unchanged.append(uri)
-                    continue
-                language = detect_language(" ".join(b.text for b in blocks[:40]))
-                document = Document(doc_id=doc_id, version=version, source_id=source, uri=uri, title=lesson.title,
-                                    media_type=course.format, language=language, groups=groups, path=str(path))
-                tally.chunks += self._index(document, blocks)
-                (tally.updated if existing else tally.new).append(uri)
-            except VraagbaakError as exc:
-                if exc.code is ErrorCode.STORE_UNAVAILABLE:
-                    raise
-                tally.failed.append(FailedFile(uri, exc.message))
-        return seen
+    def _index(self, document: Document, blocks: Sequence[Block]) -> int:
+        """Chunk, embed and write one document version invisibly, then switch readers to it."""
+        with self._stage("chunk"):
+            chunks = self._chunks(document, blocks)
+        if not chunks:
+            raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, "no text found in the file")
+        with self._stage("embed"):
+            dense = self.embedder.embed_passages([c.embed_text for c in chunks])
+        with self._stage("sparse"):
+            sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
+        with self._stage("upsert"):
+            self.store.upsert(document, chunks, dense, sparse, active=False)
+            self.store.activate(document.doc_id, document.version)
+        log.info("indexed", extra=kv(doc_id=document.doc_id, uri=document.uri, chunks=len(chunks)))
+        return len(chunks)
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
@@ -237,21 +339,26 @@ class Ingestor:
         finally:
             self._stages[name] = self._stages.get(name, 0.0) + time.perf_counter() - started
 
-    def _index(self, document: Document, blocks: Sequence[Block]) -> int:
-        """Chunk, embed and write one document version, then drop its other versions."""
-        with self._stage("chunk"):
-            chunks = self._chunks(document, blocks)
-        if not chunks:
-            raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, "no text found in the file")
-        with self._stage("embed"):
-            dense = self.embedder.embed_passages([c.embed_text for c in chunks])
-        with self._stage("sparse"):
-            sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
-        with self._stage("upsert"):
-            self.store.upsert(document, chunks, dense, sparse)
-            self.store.delete_document(document.doc_id, keep_version=document.version)
-        log.info("indexed", extra=kv(doc_id=document.doc_id, uri=document.uri, chunks=len(chunks)))
-        return len(chunks)
+    # -- one e-learning package -------------------------------------------------------------------
+
+    def _package(self, item: SourceItem, run: _Run) -> None:
+        """Index each lesson of a package as a document whose section path starts with the course
+        and its modules. The package has its own registry row (media type `package`) that lists
+        its lessons, so an unchanged package is skipped without reading it."""
+        from ingest.packages import index_package
+
+        index_package(self, item, run)
+
+
+def merged_lifecycle(*layers: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Lifecycle keys from each layer (parser properties, then sidecar/sources file); later wins."""
+    merged: dict[str, str] = {}
+    warnings: list[str] = []
+    for layer in layers:
+        found = lifecycle_metadata(dict(layer))
+        warnings.extend(str(w) for w in found.pop("warnings", None) or ())  # type: ignore[union-attr]
+        merged.update({k: str(v) for k, v in found.items()})
+    return merged, warnings
 
 
 def lesson_blocks(path: tuple[str, ...], blocks: Sequence[Block]) -> list[Block]:
@@ -263,3 +370,4 @@ def lesson_blocks(path: tuple[str, ...], blocks: Sequence[Block]) -> list[Block]
     if not any(b.kind == "heading" and b.text == path[-1] for b in shifted[:1]) and path:
         outline.append(Block(path[-1], "heading", depth + 1))
     return outline + shifted
+

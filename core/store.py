@@ -172,6 +172,14 @@ class QdrantStore:
         except Exception as exc:
             raise _unavailable(exc) from exc
 
+    def delete_source(self, source_id: str) -> None:
+        """Remove every chunk of a source."""
+        selector = models.FilterSelector(filter=models.Filter(must=[_match(schema.SOURCE_ID, source_id)]))
+        try:
+            self.client.delete(self.collection, points_selector=selector, wait=True)
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
     def delete_document(self, doc_id: str, keep_version: str | None = None) -> None:
         """Remove a document's chunks, or all but those of `keep_version`."""
         must = [_match(schema.DOC_ID, doc_id)]

@@ -47,11 +47,11 @@ _MONTHS = {
     "sep": 9, "oktober": 10, "october": 10, "okt": 10, "oct": 10, "november": 11, "nov": 11,
     "december": 12, "dec": 12,
 }
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[t ].*)?$")  # matched against lower case
 _DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 _D_MONTH_Y = re.compile(r"^(\d{1,2})\.?\s+([a-z]+)\.?,?\s+(\d{4})$")
 _MONTH_D_Y = re.compile(r"^([a-z]+)\.?\s+(\d{1,2}),?\s+(\d{4})$")
-_PDF_DATE = re.compile(r"^D:(\d{4})(\d{2})(\d{2})")
+_PDF_DATE = re.compile(r"^d:(\d{4})(\d{2})(\d{2})")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
 

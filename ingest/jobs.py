@@ -1,0 +1,158 @@
+"""Ingestion jobs: one run over one source, with live progress in the `jobs` table — started from
+the CLI (in the foreground) or the admin API (in a background thread), watched the same way."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select
+
+from core.db import Database, JobRow, utcnow
+from core.errors import ErrorCode, VraagbaakError
+from core.logging import kv
+from core.types import IngestReport
+from ingest.pipeline import Ingestor, Progress, ProgressCallback
+from ingest.registry import _aware
+from ingest.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+_WRITE_EVERY_S = 0.5
+
+
+def report_dict(report: IngestReport) -> dict[str, Any]:
+    data = asdict(report)
+    data["changed"] = report.changed
+    return data
+
+
+class Jobs:
+    """Creates job rows, keeps their progress current, and runs jobs in the background."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def create(self, source_id: str) -> str:
+        job_id = uuid.uuid4().hex
+        with self.database.session() as session:
+            session.add(JobRow(job_id=job_id, source_id=source_id, status="queued"))
+        return job_id
+
+    def run(self, job_id: str, ingestor: Ingestor, source: Source, *, force: bool = False,
+            on_progress: ProgressCallback | None = None) -> IngestReport:
+        """Run a created job in this thread; its row follows the progress and ends with the report."""
+        self._update(job_id, status="running", started_at=utcnow(),
+                     files_total=source.estimate() if hasattr(source, "estimate") else None)
+        last_write = 0.0
+
+        def progress(event: Progress) -> None:
+            nonlocal last_write
+            if on_progress:
+                on_progress(event)
+            now = time.monotonic()
+            if now - last_write >= _WRITE_EVERY_S or event.files_done == event.files_total:
+                last_write = now
+                self._update(job_id, files_done=event.files_done, files_total=event.files_total, pages=event.pages,
+                             chunks=event.chunks, failed=event.failed, current=event.current[:500])
+
+        try:
+            report = ingestor.ingest_source(source, progress, force=force)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, VraagbaakError) else f"{type(exc).__name__}: {str(exc)[:300]}"
+            self._update(job_id, status="failed", error=message, finished_at=utcnow(), current=None)
+            log.warning("job failed", extra=kv(job_id=job_id, source_id=source.source_id, error=message))
+            raise
+        self._update(job_id, status="succeeded", finished_at=utcnow(), current=None, chunks=report.chunks,
+                     pages=report.pages, failed=len(report.failed), report=report_dict(report),
+                     files_done=len(report.new) + len(report.updated) + len(report.unchanged) + len(report.failed)
+                     + len(report.skipped))
+        log.info("job finished", extra=kv(job_id=job_id, source_id=source.source_id, seconds=report.seconds))
+        return report
+
+    def start(self, source_id: str, make: Callable[[], tuple[Ingestor, Source]], *, force: bool = False) -> str:
+        """Start a job in a background thread; one running job per source (CONFLICT otherwise)."""
+        with self._lock:
+            running = self.active(source_id)
+            if running:
+                raise VraagbaakError(ErrorCode.CONFLICT,
+                                     f"An ingestion job for source '{source_id}' is already running ({running}).")
+            ingestor, source = make()
+            job_id = self.create(source_id)
+
+            def work() -> None:
+                try:
+                    self.run(job_id, ingestor, source, force=force)
+                except Exception:  # recorded in the job row by run()
+                    log.debug("background job ended with an error", extra=kv(job_id=job_id))
+
+            thread = threading.Thread(target=work, name=f"ingest-{source_id}", daemon=True)
+            self._threads[job_id] = thread
+            thread.start()
+        return job_id
+
+    def active(self, source_id: str) -> str | None:
+        """The id of this process's running job for a source, if any."""
+        for job_id, thread in self._threads.items():
+            if thread.is_alive() and self.get(job_id)["source_id"] == source_id:
+                return job_id
+        return None
+
+    def wait(self, job_id: str, timeout_s: float | None = None) -> None:
+        thread = self._threads.get(job_id)
+        if thread:
+            thread.join(timeout_s)
+
+    def interrupted(self) -> int:
+        """Mark jobs left `running` or `queued` by a process that died as `interrupted`; at start-up
+        of the only process that runs jobs (embedded mode)."""
+        with self.database.session() as session:
+            rows = list(session.scalars(select(JobRow).where(JobRow.status.in_(("running", "queued")))))
+            for row in rows:
+                if row.job_id not in self._threads:
+                    row.status, row.error, row.finished_at = "interrupted", "the process running it stopped", utcnow()
+            return len(rows)
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self.database.session() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise VraagbaakError(ErrorCode.NOT_FOUND, f"No job '{job_id}'.")
+            return _job_dict(row)
+
+    def list(self, source_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
+        if source_id:
+            query = query.where(JobRow.source_id == source_id)
+        with self.database.session() as session:
+            return [_job_dict(row) for row in session.scalars(query)]
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        with self.database.session() as session:
+            row = session.get(JobRow, job_id)
+            if row is not None:
+                for key, value in fields.items():
+                    setattr(row, key, value)
+
+
+def _job_dict(row: JobRow) -> dict[str, Any]:
+    started, finished = _aware(row.started_at), _aware(row.finished_at)
+    elapsed = ((finished or utcnow()) - started).total_seconds() if started else 0.0
+    rate = row.files_done / elapsed if elapsed > 0 else 0.0
+    eta = (max((row.files_total or 0) - row.files_done, 0) / rate
+           if row.status == "running" and row.files_total and rate > 0 else None)
+    return {"job_id": row.job_id, "source_id": row.source_id, "status": row.status,
+            "created_at": _aware(row.created_at).isoformat() if row.created_at else None,
+            "started_at": started.isoformat() if started else None,
+            "finished_at": finished.isoformat() if finished else None,
+            "files_total": row.files_total, "files_done": row.files_done, "pages": row.pages, "chunks": row.chunks,
+            "failed": row.failed, "current": row.current, "error": row.error, "elapsed_s": round(elapsed, 1),
+            "files_per_s": round(rate, 2), "eta_s": round(eta, 1) if eta is not None else None,
+            "report": row.report}

@@ -55,12 +55,13 @@ class QdrantStore:
     """Chunks with dense and sparse vectors in one collection."""
 
     def __init__(self, client: QdrantClient, collection: str, *, local: bool) -> None:
-        self.client = client
+        self._switch = threading.RLock()
+        """Local mode: one call at a time (the embedded engine is not thread-safe: an ingestion job
+        writing while the web app reads would break it), and the switch between document versions
+        is one step for readers, who see the old version or the new one, never both or neither."""
+        self.client = _Serialized(client, self._switch) if local else client
         self.collection = collection
         self.local = local
-        self._switch = threading.Lock()
-        """Local mode: searches and the switch between document versions exclude each other, so a
-        reader sees the old version or the new one, never both or neither."""
 
     @classmethod
     def open(cls, settings: Settings) -> QdrantStore:
@@ -232,7 +233,8 @@ class QdrantStore:
     def passages(self, doc_id: str, groups: Sequence[str] | None) -> list[Passage]:
         """A document's passages in reading order, if the groups may read it."""
         flt = models.Filter(must=[_match(schema.DOC_ID, doc_id), *_group_conditions(groups)], must_not=[_inactive()])
-        found = [_passage(p) for p in self._scroll(flt, None)]
+        with self._switch if self.local else _NO_LOCK:
+            found = [_passage(p) for p in self._scroll(flt, None)]
         return sorted(found, key=lambda p: (p.version, p.ordinal))
 
     def original_path(self, doc_id: str, groups: Sequence[str] | None) -> tuple[str, str] | None:
@@ -332,6 +334,25 @@ class QdrantStore:
 
 
 _NO_LOCK = contextlib.nullcontext()
+
+
+class _Serialized:
+    """A client whose every call holds a lock (embedded mode)."""
+
+    def __init__(self, client: QdrantClient, lock: threading.RLock) -> None:
+        self._client = client
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: object, **kwargs: object) -> object:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call
 
 
 def _inactive() -> models.FieldCondition:

@@ -12,12 +12,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from assistant.service import Assistant
+from core.db import Database
 from core.embedding import Embedder, load_embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.settings import Settings
 from core.store import QdrantStore
+from ingest.jobs import Jobs
+from ingest.registry import Registry
+from ingest.sources.catalog import SourceCatalog
 from web.errors import install_error_handlers
-from web.routes import api, pages
+from web.routes import admin, api, pages
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -48,12 +52,23 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
                 raise
             log.warning("store unavailable at start-up", extra={"ctx": {"error": exc.message}})
         app.state.assistant = Assistant.build(settings, app.state.store, app.state.embedder)
+        app.state.database = Database.open(settings.database_url)
+        app.state.registry = Registry(app.state.database)
+        app.state.catalog = SourceCatalog(app.state.registry, settings.sources_file)
+        try:
+            app.state.catalog.sync_file()
+        except VraagbaakError as exc:  # a broken sources file must not stop answering questions
+            log.warning("sources file not read", extra={"ctx": {"error": exc.message}})
+        app.state.jobs = Jobs(app.state.database)
+        app.state.jobs.interrupted()
+        app.state.ingestor = None
         log.info("app ready")
         try:
             yield
         finally:
             if own_store:
                 app.state.store.close()
+            app.state.database.close()
 
     app = FastAPI(title="Vraagbaak", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Answers questions from the organisation's own documents, with citations.")
@@ -69,6 +84,7 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(admin.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

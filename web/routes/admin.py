@@ -1,0 +1,128 @@
+"""The admin JSON API: sources, ingestion jobs and the document registry. Guarded by a bearer
+token from settings until sign-in and roles arrive (the web issue); off when no token is set."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+
+from core.errors import ErrorCode, VraagbaakError
+from ingest.jobs import Jobs
+from ingest.pipeline import Ingestor
+from ingest.registry import Registry
+from ingest.sources.catalog import SourceCatalog
+from web.deps import SettingsDep
+
+
+def require_admin(request: Request, settings: SettingsDep) -> None:
+    token = settings.web.admin_token
+    if token is None or not token.get_secret_value():
+        raise VraagbaakError(ErrorCode.FORBIDDEN, "The admin API is off: set VRAAGBAAK_WEB__ADMIN_TOKEN.")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
+                                                                token.get_secret_value().encode()):
+        raise VraagbaakError(ErrorCode.UNAUTHORIZED, "The admin token is missing or wrong (Authorization: Bearer …).")
+
+
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+def _registry(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+def _catalog(request: Request) -> SourceCatalog:
+    return request.app.state.catalog
+
+
+def _jobs(request: Request) -> Jobs:
+    return request.app.state.jobs
+
+
+def _ingestor(request: Request) -> Ingestor:
+    state = request.app.state
+    if getattr(state, "ingestor", None) is None:
+        state.ingestor = Ingestor(state.store, state.embedder, state.settings.ingest, state.registry)
+    return state.ingestor
+
+
+RegistryDep = Annotated[Registry, Depends(_registry)]
+CatalogDep = Annotated[SourceCatalog, Depends(_catalog)]
+JobsDep = Annotated[Jobs, Depends(_jobs)]
+IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
+
+
+@router.get("/sources", summary="Configured sources with their document counts.")
+def list_sources(catalog: CatalogDep, registry: RegistryDep) -> list[dict[str, Any]]:
+    origins = catalog.origins()
+    return [{**config.model_dump(mode="json"), "origin": origins[source_id], "documents": registry.counts(source_id)}
+            for source_id, config in catalog.configs().items()]
+
+
+@router.post("/sources", status_code=201, summary="Add a source (folder or web); `id` and `kind` are required.")
+def add_source(catalog: CatalogDep, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    try:
+        return catalog.add(body).model_dump(mode="json")
+    except VraagbaakError as exc:
+        if exc.code is ErrorCode.CONFIG_INVALID:  # the caller's mistake here, not the server's
+            raise VraagbaakError(ErrorCode.BAD_REQUEST, exc.message) from exc
+        raise
+
+
+@router.delete("/sources/{source_id}", status_code=204, summary="Remove a source; `erase=true` also erases its documents.")
+def remove_source(source_id: str, catalog: CatalogDep, ingestor: IngestorDep, jobs: JobsDep,
+                  erase: bool = False) -> Response:
+    if jobs.active(source_id):
+        raise VraagbaakError(ErrorCode.CONFLICT, f"An ingestion job for '{source_id}' is running; wait for it.")
+    catalog.remove(source_id)
+    if erase:
+        ingestor.erase_source(source_id)
+    return Response(status_code=204)
+
+
+@router.post("/sources/{source_id}/jobs", status_code=202, summary="Start an ingestion job for a source.")
+def start_job(source_id: str, catalog: CatalogDep, jobs: JobsDep, request: Request, force: bool = False
+              ) -> dict[str, Any]:
+    config = catalog.get(source_id)
+
+    def make():  # type: ignore[no-untyped-def]
+        return _ingestor(request), config.build()
+
+    job_id = jobs.start(source_id, make, force=force)
+    return jobs.get(job_id)
+
+
+@router.get("/jobs", summary="Recent ingestion jobs, newest first.")
+def list_jobs(jobs: JobsDep, source: str | None = None, limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
+    return jobs.list(source, limit)
+
+
+@router.get("/jobs/{job_id}", summary="One job with its live progress (files, pages, chunks, rate, ETA).")
+def get_job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    return jobs.get(job_id)
+
+
+@router.get("/documents", summary="The document registry: status, reasons, stale documents.")
+def list_documents(registry: RegistryDep, source: str | None = None,
+                   status: Literal["indexed", "failed", "skipped"] | None = None, stale: bool = False,
+                   limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
+    entries = registry.stale(source) if stale else sorted(registry.entries(source, status=status).values(),
+                                                          key=lambda e: (e.source_id, e.uri))
+    return {"counts": registry.counts(source), "documents": [e.as_dict() for e in entries[:limit]]}
+
+
+@router.get("/documents/{doc_id}", summary="One document's registry entry.")
+def get_document(doc_id: str, registry: RegistryDep) -> dict[str, Any]:
+    entry = registry.get(doc_id)
+    if entry is None:
+        raise VraagbaakError(ErrorCode.NOT_FOUND, f"No document '{doc_id}' in the registry.")
+    return entry.as_dict()
+
+
+@router.delete("/documents/{doc_id}", status_code=204, summary="Erase a document from the store and the registry.")
+def erase_document(doc_id: str, ingestor: IngestorDep) -> Response:
+    if not ingestor.erase_document(doc_id):
+        raise VraagbaakError(ErrorCode.NOT_FOUND, f"No document '{doc_id}' in the registry.")
+    return Response(status_code=204)

@@ -60,6 +60,9 @@ class IngestSettings(BaseModel):
     parse_timeout_s: float = Field(120.0, gt=0, description="Seconds one file may take to parse; longer is stopped and reported.")
     parse_memory_mb: int = Field(2048, ge=256, description="Address space of one parse worker, MB; a file needing more is reported.")
     parse_workers: int = Field(1, ge=1, le=64, description="Worker processes that parse files in parallel.")
+    isolate_parsing: bool = Field(
+        True, description="Parse files in worker processes with the time and memory limits below (CLI and admin jobs).",
+    )
     sources_file: Path | None = Field(None, description="YAML file that configures the sources; default `sources.yml` in the working folder if it exists.")
 
 
@@ -86,7 +89,7 @@ class AnswerSettings(BaseModel):
         "auto", description="`extractive` (offline), `llm` (needs LLM_BASE_URL), or `auto`: llm when LLM_BASE_URL is set."
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
-    min_relevance: float = Field(0.43, description="Least evidence score (0..1) for a sentence to count as an answer.")
+    min_relevance: float = Field(0.52, description="Least evidence score (0..1) for a sentence to count as an answer.")
     verify: bool = Field(True, description="Check every answer sentence against the passage it cites (assistant/verify.py).")
     min_support: float = Field(
         0.5, ge=0, le=1, description="Least support score (0..1) of an answer sentence by its cited passage.")

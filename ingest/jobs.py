@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict
 from typing import Any
 
@@ -16,7 +17,9 @@ from sqlalchemy import select
 from core.db import Database, JobRow, utcnow
 from core.errors import ErrorCode, VraagbaakError
 from core.logging import kv
+from core.settings import IngestSettings
 from core.types import IngestReport
+from ingest.isolate import ParsePool
 from ingest.pipeline import Ingestor, Progress, ProgressCallback
 from ingest.registry import _aware
 from ingest.sources.base import Source
@@ -77,8 +80,10 @@ class Jobs:
         log.info("job finished", extra=kv(job_id=job_id, source_id=source.source_id, seconds=report.seconds))
         return report
 
-    def start(self, source_id: str, make: Callable[[], tuple[Ingestor, Source]], *, force: bool = False) -> str:
-        """Start a job in a background thread; one running job per source (CONFLICT otherwise)."""
+    def start(self, source_id: str, make: Callable[[], tuple[Ingestor, Source]], *, force: bool = False,
+              isolate: IngestSettings | None = None) -> str:
+        """Start a job in a background thread; one running job per source (CONFLICT otherwise).
+        With `isolate`, files are parsed in worker processes under its time and memory limits."""
         with self._lock:
             running = self.active(source_id)
             if running:
@@ -89,7 +94,10 @@ class Jobs:
 
             def work() -> None:
                 try:
-                    self.run(job_id, ingestor, source, force=force)
+                    with ParsePool.from_settings(isolate, workers=1) if isolate else nullcontext() as pool:
+                        if pool is not None:
+                            ingestor.parse = pool.parse
+                        self.run(job_id, ingestor, source, force=force)
                 except Exception:  # recorded in the job row by run()
                     log.debug("background job ended with an error", extra=kv(job_id=job_id))
 
@@ -100,9 +108,11 @@ class Jobs:
 
     def active(self, source_id: str) -> str | None:
         """The id of this process's running job for a source, if any."""
-        for job_id, thread in self._threads.items():
-            if thread.is_alive() and self.get(job_id)["source_id"] == source_id:
-                return job_id
+        for job_id, thread in list(self._threads.items()):
+            if thread.is_alive():
+                job = self.get(job_id)
+                if job["source_id"] == source_id and job["status"] in ("queued", "running"):
+                    return job_id
         return None
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> None:

@@ -257,7 +257,7 @@ class Ingestor:
                     self.registry.record(doc_id)
                     return
             with self._stage("parse"):
-                parsed = self.parse(item.path or Path(item.uri), data)
+                parsed = self.parse(item.path or _name_for_parser(item), data)
             document = self._document(doc_id, version, item, parsed, groups, run)
             relabel = (entry is not None and entry.content_hash == version and run.in_store(doc_id, version)
                        and not run.force)
@@ -367,6 +367,13 @@ class Ingestor:
         from ingest.packages import index_package
 
         index_package(self, item, run)
+
+
+def _name_for_parser(item: SourceItem) -> Path:
+    """A file name for an item that has no file (a web page): its last URL segment with the suffix
+    that decides the parser."""
+    name = item.uri.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "index"
+    return Path(name if name.lower().endswith(item.suffix) else f"{name}{item.suffix}")
 
 
 def merged_lifecycle(*layers: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:

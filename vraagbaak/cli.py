@@ -176,6 +176,7 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyp
     from core.embedding import load_embedder
     from core.errors import ErrorCode, VraagbaakError
     from core.store import QdrantStore
+    from ingest.isolate import ParsePool
     from ingest.jobs import Jobs, report_dict
     from ingest.pipeline import Ingestor
     from ingest.sources.config import parse_source
@@ -202,9 +203,10 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyp
         raise VraagbaakError(ErrorCode.BAD_REQUEST, "give a PATH, --url, --source ID or --all")
     store = QdrantStore.open(settings)
     reports = []
+    pool = ParsePool.from_settings(settings.ingest, workers=1) if settings.ingest.isolate_parsing else None
     try:
         embedder = load_embedder(settings.embedding, settings.models_dir)
-        ingestor = Ingestor(store, embedder, settings.ingest, registry)
+        ingestor = Ingestor(store, embedder, settings.ingest, registry, parse=pool.parse if pool else None)
         jobs = Jobs(registry.database)
         for config in configs:
             source = config.build()
@@ -215,6 +217,8 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyp
             finally:
                 printer.close()
     finally:
+        if pool is not None:
+            pool.close(wait_for_pending=False)
         store.close()
     if args.json:
         print(json.dumps([report_dict(r) for r in reports] if len(reports) > 1 else report_dict(reports[0]),

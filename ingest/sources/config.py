@@ -55,21 +55,23 @@ class WebConfig(_SourceConfig):
     kind: Literal["web"] = "web"
     start_urls: list[str] = Field(default_factory=list)
     sitemap: str | None = None
-    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] | None = None
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     max_pages: int = Field(500, ge=1, le=1_000_000)
     max_depth: int = Field(5, ge=0, le=100)
     delay_s: float = Field(0.5, ge=0, le=60)
     timeout_s: float = Field(10.0, gt=0, le=300)
+    max_bytes: int = Field(20_000_000, ge=1000)
+    user_agent: str | None = None
 
     def build(self) -> Source:
         from ingest.sources.web import WebSource
 
         if not self.start_urls and not self.sitemap:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"source '{self.id}': give start_urls or a sitemap")
-        options = self.model_dump(exclude={"id", "kind", "groups", "metadata"})
-        return WebSource(self.id, groups=tuple(self.groups), **options)
+        options = self.model_dump(exclude={"id", "kind", "groups", "metadata"}, exclude_none=True)
+        return WebSource(self.id, groups=tuple(self.groups), metadata=self.metadata, **options)
 
 
 SourceConfig = Annotated[FolderConfig | WebConfig, Field(discriminator="kind")]

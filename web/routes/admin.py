@@ -86,11 +86,13 @@ def remove_source(source_id: str, catalog: CatalogDep, ingestor: IngestorDep, jo
 def start_job(source_id: str, catalog: CatalogDep, jobs: JobsDep, request: Request, force: bool = False
               ) -> dict[str, Any]:
     config = catalog.get(source_id)
+    state = request.app.state
+    settings = state.settings.ingest
 
     def make():  # type: ignore[no-untyped-def]
-        return _ingestor(request), config.build()
+        return Ingestor(state.store, state.embedder, settings, state.registry), config.build()
 
-    job_id = jobs.start(source_id, make, force=force)
+    job_id = jobs.start(source_id, make, force=force, isolate=settings if settings.isolate_parsing else None)
     return jobs.get(job_id)
 
 

@@ -1,7 +1,12 @@
 """The main content of a web page, without menus, cookie banners, breadcrumbs, sidebars and footers.
 
-trafilatura finds the content (in its precision mode, with its minimum sizes lowered: intranet pages
-are often a heading and two sentences); hand-written rules are the fallback when it finds nothing:
+A page without boilerplate signals (nav/aside, header/footer outside <main>/<article>, class/id/role
+words such as menu, sidebar, cookie, kruimelpad, voettekst, or a layout table with a menu column) is
+content only: the hand-written rules below keep all of it, headings, nested lists and tables intact
+(trafilatura drops some of them: docling's HTML ground truth, token F1 0.783 with it against 0.970
+gated, eval/parse_accuracy.py). On pages with signals, trafilatura finds the content (in its
+precision mode, with its minimum sizes lowered: intranet pages are often a heading and two
+sentences); hand-written rules are the fallback when it finds nothing:
 the page's `<main>`/`<article>`/role=main (else the whole body) without nav/header/footer/aside.
 Measured on a generated intranet in five layouts (bench/html_extract.py): sentence precision 0.958
 and recall 0.854 against 0.312 and 0.946 for the rules alone, which keep most boilerplate of pages

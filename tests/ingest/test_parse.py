@@ -35,6 +35,27 @@ def test_html_keeps_main_content_and_drops_navigation_and_footer(corpus: Path) -
     assert "Hotel night | 140 euro" in table.text
 
 
+def test_content_only_html_keeps_headings_nested_list_items_and_table_rows(tmp_path: Path) -> None:
+    """No menus or footers around the content: nothing is dropped as boilerplate."""
+    rows = "".join(f"<tr><td>Schaal {n}</td><td>{2000 + 150 * n} euro</td></tr>" for n in range(1, 9))
+    page = tmp_path / "salaris.html"
+    page.write_text(
+        "<html><head><title>Salaris</title></head><body><h1>Salarisschalen</h1><h2>Toeslagen</h2>"
+        "<ul><li>Reiskosten<ul><li>Openbaar vervoer volledig vergoed</li><li>Auto 0,23 euro per km</li></ul>"
+        "</li><li>Thuiswerkvergoeding<p>Per gewerkte thuisdag.</p></li></ul>"
+        "<h2>Schalen</h2><table><tr><th>Schaal</th><th>Bruto</th></tr>" + rows + "</table>"
+        "<h3>Na de tabel</h3><p>Bedragen gelden vanaf januari.</p></body></html>", encoding="utf-8")
+    parsed = parse_file(page)
+    headings = [b.text for b in parsed.blocks if b.kind == "heading"]
+    assert headings == ["Salarisschalen", "Toeslagen", "Schalen", "Na de tabel"]
+    text = " ".join(b.text for b in parsed.blocks)
+    for item in ("Reiskosten", "Openbaar vervoer volledig vergoed", "Auto 0,23 euro per km",
+                 "Thuiswerkvergoeding", "Per gewerkte thuisdag.", "Bedragen gelden vanaf januari."):
+        assert item in text
+    table = next(b for b in parsed.blocks if b.kind == "table")
+    assert all(f"Schaal {n} | {2000 + 150 * n} euro" in table.text for n in range(1, 9))
+
+
 def test_docx_headings_have_levels(corpus: Path) -> None:
     parsed = parse_file(corpus / "security.docx")
     assert parsed.title == "Beveiligingsbeleid"

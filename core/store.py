@@ -419,6 +419,7 @@ def _passage(payload: dict) -> Passage:
         text=payload.get(schema.TEXT, ""), language=payload.get(schema.LANGUAGE, ""),
         start=payload.get(schema.START, 0), end=payload.get(schema.END, 0),
         ordinal=payload.get(schema.ORDINAL, 0), groups=tuple(payload.get(schema.GROUPS) or ()),
+        link=payload.get(schema.LINK),
     )
 
 

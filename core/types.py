@@ -66,6 +66,8 @@ class Passage:
     end: int
     ordinal: int
     groups: tuple[str, ...]
+    link: str | None = None
+    """Where the original lives when it is not a local file (a web page's URL)."""
 
     @property
     def location(self) -> str:

@@ -109,7 +109,9 @@ def test_intranet_crawl_job_indexes_pages_answers_from_them_and_follows_changes(
         assert answer.status_code == 200
         data = answer.json()
         assert data["answered"] and "165" in data["answer"]
-        assert any(c["uri"] == site.url("/verlof") for c in data["citations"])
+        cited = next(c for c in data["citations"] if c["uri"] == site.url("/verlof"))
+        viewer = admin.get(f"/documents/{cited['document_id']}")  # the source viewer links to the page itself
+        assert viewer.status_code == 200 and f'href="{site.url("/verlof")}"' in viewer.text
 
         second = _finish(admin, admin.post("/api/admin/sources/intranet/jobs").json())["report"]
         assert not second["new"] and not second["updated"] and site.url("/verlof") in second["unchanged"]

@@ -50,7 +50,8 @@ def document(request: Request, doc_id: str, templates: TemplatesDep, store: Stor
     lang = ui_language(request)
     return templates.TemplateResponse(request, "document.html", {
         "t": texts(lang), "lang": lang, "passages": passages, "title": passages[0].title, "doc_id": doc_id,
-        "uri": passages[0].uri, "media_type": passages[0].media_type, "chunk": chunk, "start": start, "end": end})
+        "uri": passages[0].uri, "media_type": passages[0].media_type, "chunk": chunk, "start": start, "end": end,
+        "link": _web_link(passages[0].link)})
 
 
 @router.get("/documents/{doc_id}/original", include_in_schema=False)
@@ -65,6 +66,11 @@ def original(doc_id: str, store: StoreDep) -> Response:
         return FileResponse(path, media_type="application/pdf", content_disposition_type="inline",
                             filename=path.name)
     return FileResponse(path, media_type="application/octet-stream", filename=path.name)
+
+
+def _web_link(link: str | None) -> str | None:
+    """A document's own web address, only when it is plain http(s) (never `javascript:` and the like)."""
+    return link if link and link.lower().startswith(("http://", "https://")) else None
 
 
 def _checked_id(doc_id: str) -> str:

@@ -19,7 +19,7 @@ export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
 help:
 	@grep -E '^#' Makefile | head -4
 
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld postgresql
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
@@ -36,7 +36,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 
 install: $(VENV)/.installed
 
-# Debian packages: tesseract reads scanned PDF pages (OCR). Installed when missing and apt-get can run.
+# Debian packages: tesseract reads scanned PDF pages (OCR); PostgreSQL for the tests of the Postgres path.
+# Installed when missing and apt-get can run.
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -45,7 +46,7 @@ system-packages:
 	    (apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
 	     (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null)) \
 	      || { echo "could not install$$missing"; exit 1; }; \
-	  else echo "warning: install$$missing (as root: apt-get install$$missing) for OCR of scanned PDFs"; fi; \
+	  else echo "warning: install$$missing (as root: apt-get install$$missing): OCR and the Postgres tests need them"; fi; \
 	fi
 
 models: install

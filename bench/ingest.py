@@ -22,10 +22,13 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 from qdrant_client import QdrantClient  # noqa: E402
 
+from core.db import Database  # noqa: E402
 from core.embedding import load_embedder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.store import QdrantStore  # noqa: E402
+from ingest.isolate import ParsePool  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
+from ingest.registry import Registry  # noqa: E402
 
 WORDS_PER_PAGE = 450
 
@@ -99,9 +102,14 @@ def main() -> None:
         pages = generate(corpus, args.pages)
         files = len(list(corpus.iterdir()))
         store = QdrantStore(QdrantClient(path=str(Path(scratch) / "store")), "bench", local=True)
-        started = time.perf_counter()
-        report = Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "bench")
-        wall = time.perf_counter() - started
+        registry = Registry(Database.open(f"sqlite:///{Path(scratch) / 'bench.db'}"))
+        # as `vraagbaak ingest` runs: parsing in an isolated worker (its start-up is not timed)
+        with ParsePool.from_settings(settings.ingest, workers=1) as pool:
+            pool.parse(ROOT / "demo" / "corpus" / "notities" / "faq-team-planning.md")  # worker warm
+            started = time.perf_counter()
+            report = Ingestor(store, embedder, settings.ingest, registry, parse=pool.parse).ingest_folder(
+                corpus, "bench")
+            wall = time.perf_counter() - started
         store.close()
     stages = dict(report.stage_seconds)
     stages["other"] = max(wall - sum(stages.values()), 0.0)

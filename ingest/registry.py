@@ -128,15 +128,13 @@ class Registry:
                 session.execute(delete(DocumentRow).where(DocumentRow.doc_id.in_(ids[start:start + 500])))
 
     def counts(self, source_id: str | None = None) -> dict[str, int]:
-        """Number of documents per status (and `stale`)."""
+        """Number of documents per status, and of indexed ones not in force today (`stale`)."""
         query = select(DocumentRow.status, func.count()).group_by(DocumentRow.status)
-        stale = select(func.count()).where(DocumentRow.stale.is_not(None), DocumentRow.status == "indexed")
         if source_id:
             query = query.where(DocumentRow.source_id == source_id)
-            stale = stale.where(DocumentRow.source_id == source_id)
         with self.database.session() as session:
             counts = {status: 0 for status in STATUSES} | {status: n for status, n in session.execute(query)}
-            counts["stale"] = session.scalar(stale) or 0
+        counts["stale"] = len(self.stale(source_id))
         return counts
 
     def stale(self, source_id: str | None = None) -> list[Entry]:

@@ -31,6 +31,9 @@ _W_SENTENCE, _W_PASSAGE, _W_COVERAGE = 0.6, 0.1, 0.3
 _REDUNDANT = 0.7  # word overlap (Jaccard) from which two sentences count as saying the same
 _MORE_SAME_PASSAGE = 0.12  # how far below the best a further sentence of the same passage may score
 _MORE_OTHER_PASSAGE = 0.04  # ... and one of another passage
+# BM25 alone also ranking the top passage in its top 5 raises the evidence by half this, its
+# ranking it lower lowers it by half (docs/assistant.md: refusal); across languages it is neutral.
+_W_AGREEMENT = 0.3
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,10 @@ class ExtractiveGenerator:
         language = retrieval.language
         scored = score_candidates(question, language, retrieval,
                                   candidate_sentences(retrieval.hits), self.embedder)
-        chosen = self._select(scored)
+        offset = agreement_offset(retrieval)
+        chosen = self._select(scored, offset)
         timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
-        confidence = round(max((c.evidence for c in scored), default=0.0), 4)
+        confidence = round(max((c.evidence for c in scored), default=0.0) + offset, 4) if scored else 0.0
         if not chosen:
             answer = refusal(question, language, retrieval, "no_results" if not retrieval.hits else "low_evidence",
                              self.name, timings)
@@ -131,25 +135,33 @@ class ExtractiveGenerator:
                       citations=tuple(citations), generator=self.name, notice=notice, confidence=confidence,
                       timings_ms=timings)
 
-    def _select(self, scored: list[Candidate]) -> list[Candidate]:
+    def _select(self, scored: list[Candidate], offset: float = 0.0) -> list[Candidate]:
         """The best sentence, plus up to `max_sentences - 1` that are nearly as good and say
         something else: from the same passage (context), or from another passage only when they
-        are almost as strong as the best."""
+        are almost as strong as the best. `offset` (retriever agreement) moves every sentence's
+        evidence against the threshold."""
         ranked = sorted(scored, key=lambda c: -c.evidence)
-        if not ranked or ranked[0].evidence < self.settings.min_relevance:
+        threshold = self.settings.min_relevance - offset
+        if not ranked or ranked[0].evidence < threshold:
             return []
         best = ranked[0]
         chosen = [best]
         for candidate in ranked[1:]:
             if len(chosen) >= self.settings.max_sentences:
                 break
-            if candidate.evidence < max(self.settings.min_relevance, best.evidence - _MORE_SAME_PASSAGE):
+            if candidate.evidence < max(threshold, best.evidence - _MORE_SAME_PASSAGE):
                 break
             if any(_redundant(candidate.text, c.text) for c in chosen):
                 continue
             if candidate.hit_index == best.hit_index or candidate.evidence >= best.evidence - _MORE_OTHER_PASSAGE:
                 chosen.append(candidate)
         return chosen
+
+
+def agreement_offset(retrieval: Retrieval) -> float:
+    """How much retriever agreement moves the evidence: ±_W_AGREEMENT/2, 0 when it says nothing."""
+    agreement = retrieval.agreement
+    return 0.0 if agreement is None else _W_AGREEMENT * (agreement - 0.5)
 
 
 def _redundant(a: str, b: str) -> bool:

@@ -9,6 +9,7 @@ from assistant.conversation import standalone_question
 from assistant.extractive import ExtractiveGenerator
 from assistant.generate import Generator
 from assistant.retrieve import Retriever
+from assistant.verify import EvidenceJudge, SupportJudge, Verifier
 from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.language import detect_language
@@ -20,21 +21,29 @@ from core.types import Answer
 class Assistant:
     """Retrieves and answers; built once per process and shared."""
 
-    def __init__(self, retriever: Retriever, generator: Generator, max_question_chars: int = 1000) -> None:
+    def __init__(self, retriever: Retriever, generator: Generator, max_question_chars: int = 1000,
+                 verifier: Verifier | None = None) -> None:
         self.retriever = retriever
         self.generator = generator
         self.max_question_chars = max_question_chars
+        self.verifier = verifier
 
     @classmethod
     def build(cls, settings: Settings, store: QdrantStore, embedder: Embedder) -> Assistant:
-        """Wire the configured retriever and generator."""
+        """Wire the configured retriever, generator and verifier (an LLM judges doubtful sentences
+        when it writes the answers)."""
         extractive = ExtractiveGenerator(embedder, settings.answer)
         generator: Generator = extractive
+        judge: SupportJudge = EvidenceJudge(embedder)
         if settings.answer.generator == "llm" or (settings.answer.generator == "auto" and settings.llm.base_url):
             from assistant.llm import LLMGenerator
+            from assistant.verify import LLMJudge
 
             generator = LLMGenerator(settings.llm, settings.answer, extractive)
-        return cls(Retriever(store, embedder, settings.retrieval), generator, settings.web.max_question_chars)
+            judge = LLMJudge(settings.llm, EvidenceJudge(embedder), settings.answer.min_support)
+        verifier = Verifier(judge, settings.answer) if settings.answer.verify else None
+        return cls(Retriever(store, embedder, settings.retrieval), generator, settings.web.max_question_chars,
+                   verifier)
 
     def ask(self, question: str, groups: Sequence[str] | None, history: Sequence[str] = ()) -> Answer:
         """Answer one question for a user who may read `groups` (None: no restriction); `history`
@@ -51,7 +60,12 @@ class Assistant:
         retrieval = self.retriever.retrieve(standalone, language=language, groups=groups)
         retrieved = time.perf_counter()
         answer = self.generator.generate(standalone, retrieval)
-        timings = {"retrieve": round((retrieved - started) * 1000, 1), **answer.timings_ms,
+        verify_ms: dict[str, float] = {}
+        if self.verifier is not None:
+            generated = time.perf_counter()
+            answer = self.verifier.verify(answer)
+            verify_ms["verify"] = round((time.perf_counter() - generated) * 1000, 1)
+        timings = {"retrieve": round((retrieved - started) * 1000, 1), **answer.timings_ms, **verify_ms,
                    "total": round((time.perf_counter() - started) * 1000, 1)}
         return Answer(**{**answer.__dict__, "question": question, "timings_ms": timings,
                          "standalone_question": standalone if standalone != question else None})

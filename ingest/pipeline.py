@@ -242,6 +242,13 @@ class Ingestor:
             run.unchanged.append(item.uri)
             self.registry.record(doc_id, state=dict(item.state) or entry.state)
             return
+        if (entry and not run.force and entry.status == "indexed" and entry.content_hash
+                and item.modified is not None and entry.modified == item.modified and entry.size == item.size
+                and entry.fingerprint == _fingerprint(entry.content_hash, groups, item.metadata)
+                and run.in_store(doc_id, entry.version)):
+            run.unchanged.append(item.uri)  # same modification time and size: not even read
+            self.registry.record(doc_id, state=dict(item.state) or entry.state)
+            return
         try:
             data = self._read(item)
             version = content_version(data)

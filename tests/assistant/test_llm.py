@@ -320,6 +320,34 @@ def test_the_server_streams_chat_tokens(llama_server: LlamaServer, extractive: E
     assert len(deltas) >= 2 and "".join(deltas).strip()
 
 
+def test_the_llm_judge_asks_the_real_server_and_keeps_wrong_numbers_out(llama_server: LlamaServer,
+                                                                        embedder: Embedder) -> None:
+    from assistant.verify import EvidenceJudge, LLMJudge
+
+    settings = LLMSettings(base_url=llama_server.base_url, model="smollm2", timeout_s=60.0)
+    evidence = EvidenceJudge(embedder)
+    judge = LLMJudge(settings, evidence, threshold=0.5, margin=1.0)  # every sentence goes to the model
+    passage = PASSAGES[0][1]
+    assert judge.ask("Visitors wear a badge.", passage) in {True, False, None}  # SmolLM2: plumbing, not wisdom
+    claim = "Visitors must wear a visitor badge while they are in the building."
+    support = judge.judge(claim, passage, "en", "en")
+    assert support.score in {0.0, 1.0, evidence.judge(claim, passage, "en", "en").score}
+    assert passage[support.start:support.end].startswith("Visitors must sign in")
+    wrong = judge.judge("Visitors are welcome between 08:00 and 17:00.", passage, "en", "en")
+    assert wrong.score == 0.0 and not wrong.numbers_ok  # never rescued by the model
+
+
+def test_the_llm_judge_leaves_the_decision_to_the_evidence_when_the_server_is_down(embedder: Embedder) -> None:
+    from assistant.verify import EvidenceJudge, LLMJudge
+
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{_free_port()}/v1", model="none", timeout_s=2.0)
+    evidence = EvidenceJudge(embedder)
+    judge = LLMJudge(settings, evidence, threshold=0.5, margin=1.0)
+    claim = "Visitors must wear a visitor badge while they are in the building."
+    assert judge.ask(claim, PASSAGES[0][1]) is None
+    assert judge.judge(claim, PASSAGES[0][1], "en", "en") == evidence.judge(claim, PASSAGES[0][1], "en", "en")
+
+
 def test_server_start_errors_are_clear(tmp_path: Path, smollm2: Path) -> None:
     not_a_model = tmp_path / "model.gguf"
     not_a_model.write_bytes(b"not a gguf")

@@ -197,3 +197,20 @@ def test_sources_file_is_validated_with_clear_reasons(tmp_path: Path) -> None:
         assert reason in error.value.message
     with pytest.raises(VraagbaakError, match="start_urls or a sitemap"):
         parse_source({"id": "w", "kind": "web"}).build()
+
+
+def test_same_modification_time_and_size_skips_reading_and_force_reads_again(
+        store: QdrantStore, embedder: Embedder, settings: Settings, tmp_path: Path) -> None:
+    import os
+
+    corpus = small_corpus(tmp_path / "docs")
+    ingestor = Ingestor(store, embedder, settings.ingest)
+    ingestor.ingest_folder(corpus, "m")
+    verlof = corpus / "verlof.md"
+    stat = verlof.stat()
+    verlof.write_text(VERLOF_MD.replace("27 vakantiedagen", "29 vakantiedagen"), encoding="utf-8")  # same size
+    os.utime(verlof, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert "verlof.md" in ingestor.ingest_folder(corpus, "m").unchanged  # trusted without reading
+    forced = ingestor.ingest_folder(corpus, "m", force=True)
+    assert "verlof.md" in forced.updated and not forced.unchanged  # force re-indexes every document
+    assert "29 vakantiedagen" in " ".join(p.text for p in store.passages(document_id("m", "verlof.md"), None))

@@ -1,0 +1,255 @@
+"""Verification: every sentence of an answer must be supported by the passage(s) it cites.
+
+Each sentence gets a support score against its cited passages and the exact span of the passage
+that supports it (which becomes the citation's quote). A sentence below
+`AnswerSettings.min_support` is removed (or flagged, with `unsupported="flag"`); when fewer than
+`min_supported_sentences` supported sentences remain, the assistant refuses ("unsupported").
+
+The default judge (`EvidenceJudge`) combines
+- lexical support: the share of the sentence's content terms found in the cited passage, and
+- semantic support: the best cosine between the sentence and one passage sentence (e5, rescaled
+  like the extractive evidence),
+and gives 0 to a sentence with a number the passage does not contain. A literal quote (what the
+extractive generator writes) is supported by construction. `LLMJudge` asks the configured LLM
+about the sentences the evidence leaves in doubt.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from assistant.messages import message
+from core.embedding import Embedder
+from core.lexical import terms
+from core.logging import kv
+from core.sentences import split_sentences
+from core.settings import AnswerSettings, LLMSettings
+from core.types import Answer, AnswerSentence, Citation
+
+log = logging.getLogger(__name__)
+
+# e5 cosines between a sentence and a paraphrase of it sit high; this band maps them onto 0..1
+# (an unrelated sentence of the same domain scores about 0.80, a close paraphrase above 0.92).
+_COS_FLOOR, _COS_CEIL = 0.82, 0.95
+_W_LEXICAL, _W_SEMANTIC = 0.5, 0.5
+_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+_WIDEN_GAIN = 0.2  # a neighbouring sentence joins the span when it adds this much term coverage
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well one passage supports one sentence, and where."""
+
+    score: float
+    start: int
+    end: int
+    lexical: float = 0.0
+    semantic: float = 0.0
+    numbers_ok: bool = True
+
+
+class SupportJudge(Protocol):
+    """Judges whether a passage supports a sentence, and finds the supporting span."""
+
+    name: str
+
+    def judge(self, sentence: str, passage: str, language: str, passage_language: str) -> Support:
+        ...
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in a text, with the decimal comma read as a point ("2,5" = "2.5")."""
+    return {n.replace(",", ".") for n in _NUMBER.findall(_fold(text))}
+
+
+def _units(passage: str) -> list[tuple[int, int]]:
+    """Spans of the passage's sentences, table rows and list items apart."""
+    spans = []
+    for sentence in split_sentences(passage):
+        offset = sentence.start
+        for line in sentence.text.split("\n"):
+            start = passage.find(line, offset)
+            offset = start + len(line)
+            stripped = line.strip()
+            if any(c.isalnum() for c in stripped):
+                lead = len(line) - len(line.lstrip(" •-–*\t"))
+                spans.append((start + lead, start + len(line.rstrip())))
+    return spans
+
+
+class EvidenceJudge:
+    """Lexical + embedding support (no model beyond the embedder)."""
+
+    name = "evidence"
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def judge(self, sentence: str, passage: str, language: str, passage_language: str) -> Support:
+        literal = passage.find(sentence.strip())
+        if len(sentence.split()) >= 3 and literal >= 0:  # a quote
+            return Support(1.0, literal, literal + len(sentence.strip()), 1.0, 1.0)
+        numbers_ok = numbers(sentence) <= numbers(passage)
+        units = _units(passage) or [(0, len(passage))]
+        claim = self._terms(sentence, language, passage_language)
+        unit_terms = [self._terms(passage[s:e], passage_language, language) for s, e in units]
+        passage_terms = set().union(*unit_terms)
+        same_language = not passage_language or not language or passage_language == language
+        lexical = len(claim & passage_terms) / len(claim) if claim else 0.0
+        vectors = self.embedder.embed_passages([sentence] + [passage[s:e] for s, e in units])
+        cosines = vectors[1:] @ vectors[0]
+        best = int(np.argmax(cosines))
+        semantic = _scale(float(cosines[best]))
+        # the span: the unit most like the sentence, widened by a neighbour that carries more of its terms
+        if same_language and claim:
+            overlap = [len(claim & t) / len(claim) for t in unit_terms]
+            best = max(range(len(units)), key=lambda i: (overlap[i] + _scale(float(cosines[i])), -i))
+        start, end = units[best]
+        covered = claim & unit_terms[best]
+        for neighbour in (best - 1, best + 1):
+            if claim and 0 <= neighbour < len(units):
+                gain = len((claim & unit_terms[neighbour]) - covered) / len(claim)
+                if gain >= _WIDEN_GAIN:
+                    start, end = min(start, units[neighbour][0]), max(end, units[neighbour][1])
+                    covered |= claim & unit_terms[neighbour]
+        if same_language:
+            score = _W_LEXICAL * lexical + _W_SEMANTIC * semantic
+        else:  # across languages no term can match: judge on the embeddings alone
+            score = semantic
+        if not numbers_ok:
+            score = 0.0
+        return Support(round(score, 4), start, end, round(lexical, 4), round(semantic, 4), numbers_ok)
+
+    @staticmethod
+    def _terms(text: str, language: str, other: str) -> set[str]:
+        found = set(terms(text, language or "nl"))
+        if other and other != language:
+            found |= set(terms(text, other))
+        return found
+
+
+class LLMJudge:
+    """Asks the configured LLM whether the passage supports the sentence, for sentences the
+    evidence judge leaves in doubt (within `margin` of the threshold). A wrong number is never
+    rescued, and when the LLM fails the evidence decides."""
+
+    name = "llm"
+
+    def __init__(self, settings: LLMSettings, evidence: EvidenceJudge, threshold: float, margin: float = 0.2) -> None:
+        from llama_index.llms.openai_like import OpenAILike
+
+        self.evidence = evidence
+        self.threshold = threshold
+        self.margin = margin
+        self.llm = OpenAILike(
+            model=settings.model, api_base=(settings.base_url or "").rstrip("/"),
+            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
+            is_chat_model=True, is_function_calling_model=False, timeout=settings.timeout_s, max_retries=0,
+            temperature=0.0, max_tokens=4, reuse_client=True,
+        )
+
+    def judge(self, sentence: str, passage: str, language: str, passage_language: str) -> Support:
+        support = self.evidence.judge(sentence, passage, language, passage_language)
+        if not support.numbers_ok or abs(support.score - self.threshold) > self.margin:
+            return support
+        verdict = self.ask(sentence, passage)
+        if verdict is None:
+            return support
+        return replace(support, score=1.0 if verdict else 0.0)
+
+    def ask(self, sentence: str, passage: str) -> bool | None:
+        """YES/NO from the LLM; None when it fails or answers neither."""
+        from llama_index.core.llms import ChatMessage
+
+        prompt = ("Does the passage support the statement? Answer YES or NO only.\n\n"
+                  f"Passage: {passage}\n\nStatement: {sentence}\n\nAnswer:")
+        try:
+            text = (self.llm.chat([ChatMessage(role="user", content=prompt)]).message.content or "").strip().upper()
+        except Exception as exc:  # the server is down or slow: the evidence decides
+            log.warning("llm judge failed", extra=kv(error=type(exc).__name__))
+            return None
+        if text.startswith("YES") or text.startswith("JA"):
+            return True
+        if text.startswith("NO") or text.startswith("NEE"):
+            return False
+        return None
+
+
+def _scale(cos: float) -> float:
+    return float(np.clip((cos - _COS_FLOOR) / (_COS_CEIL - _COS_FLOOR), 0.0, 1.0))
+
+
+class Verifier:
+    """Checks an answer's sentences against their citations; removes, flags or refuses."""
+
+    def __init__(self, judge: SupportJudge, settings: AnswerSettings) -> None:
+        self.judge = judge
+        self.settings = settings
+
+    def verify(self, answer: Answer) -> Answer:
+        if not answer.answered or not answer.sentences:
+            return answer
+        by_number = {c.number: c for c in answer.citations}
+        judged: list[tuple[AnswerSentence, dict[int, Support]]] = []
+        for sentence in answer.sentences:
+            supports = {n: self.judge.judge(sentence.text, by_number[n].passage, answer.language,
+                                            by_number[n].language)
+                        for n in sentence.citations if n in by_number}
+            judged.append((sentence, supports))
+        threshold = self.settings.min_support
+        supported = [max((s.score for s in supports.values()), default=0.0) >= threshold for _, supports in judged]
+        if sum(supported) < self.settings.min_supported_sentences:
+            log.info("answer refused: too little support", extra=kv(sentences=len(judged), supported=sum(supported)))
+            return _refusal(answer, round(sum(supported) / len(judged), 4))
+        flag = self.settings.unsupported == "flag"
+        kept = [(s, sup, ok) for (s, sup), ok in zip(judged, supported, strict=True) if ok or flag]
+        # renumber the citations still used, and quote what supports the kept sentences
+        renumber: dict[int, int] = {}
+        spans: dict[int, list[tuple[int, int]]] = {}
+        sentences = []
+        for sentence, supports, ok in kept:
+            numbers_used = [n for n in sentence.citations if n in by_number and (not ok or supports[n].score >= threshold)]
+            numbers_used = numbers_used or [n for n in sentence.citations if n in by_number]
+            for n in numbers_used:
+                renumber.setdefault(n, len(renumber) + 1)
+                if ok:
+                    spans.setdefault(n, []).append((supports[n].start, supports[n].end))
+            score = max((s.score for s in supports.values()), default=0.0)
+            sentences.append(replace(sentence, citations=tuple(renumber[n] for n in numbers_used),
+                                     support=round(score, 4), supported=ok))
+        citations = [_quote(by_number[n], renumber[n], spans.get(n, [])) for n in renumber]
+        verdict = "answered" if all(ok for _, _, ok in kept) and len(kept) == len(judged) else "partly_supported"
+        return replace(answer, sentences=tuple(sentences), citations=tuple(sorted(citations, key=lambda c: c.number)),
+                       verdict=verdict, support_rate=round(sum(supported) / len(judged), 4))
+
+
+def _refusal(answer: Answer, support_rate: float) -> Answer:
+    """"Not found", with the passages the answer had cited offered as places to look."""
+    seen: set[str] = set()
+    suggestions = []
+    for cite in answer.citations or answer.suggestions:
+        if cite.doc_id not in seen:
+            seen.add(cite.doc_id)
+            suggestions.append(replace(cite, number=len(suggestions) + 1, quote=cite.passage, quote_start=0,
+                                       quote_end=len(cite.passage)))
+    return replace(answer, answered=False, sentences=(AnswerSentence(message("not_found", answer.language), ()),),
+                   citations=(), refusal_reason="unsupported", suggestions=tuple(suggestions[:3]),
+                   verdict="refused", support_rate=support_rate)
+
+
+def _quote(cite: Citation, number: int, spans: Sequence[tuple[int, int]]) -> Citation:
+    if not spans:
+        return replace(cite, number=number)
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    return replace(cite, number=number, quote=cite.passage[start:end], quote_start=start, quote_end=end)

@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
 
-    evaluate = commands.add_parser("eval", help="evaluate retrieval")
+    evaluate = commands.add_parser("eval", help="evaluate retrieval and answers; validate, report, compare, build sets")
     eval_sub = evaluate.add_subparsers(dest="action", required=True)
     retrieval = eval_sub.add_parser("retrieval", help="nDCG@10, Recall@10, MRR@10 on a BEIR-format folder")
     retrieval.add_argument("--dataset", type=Path, required=True)
@@ -82,6 +82,32 @@ def _parser() -> argparse.ArgumentParser:
     answers.add_argument("--dataset", type=Path, default=Path("eval/datasets/demo-qa.jsonl"))
     answers.add_argument("--corpus", type=Path, default=Path("demo/corpus"), help="the documents the set is about")
     answers.add_argument("--out", type=Path, default=Path("eval/results"), help="folder for JSON and Markdown")
+    validate = eval_sub.add_parser("validate", help="check a BEIR folder or an answer set; every problem with its line")
+    validate.add_argument("dataset", type=Path, help="a BEIR folder, an answer set (.jsonl) or RAGAS *.tsv files")
+    validate.add_argument("--corpus", type=Path, help="check expected documents against this folder (or BEIR corpus)")
+    validate.add_argument("--qrels", type=Path, help="qrels TSV (default: every qrels/*.tsv)")
+    run = eval_sub.add_parser("run", help="evaluate configurations on a dataset; stores eval/runs/<time>-<name>/",
+                              description="CONFIG is NAME=key=value,...: retriever (hybrid, dense, bm25, llamaindex), "
+                                          "k, reranker (none), generator (extractive, llm, none), model.")
+    run.add_argument("--dataset", type=Path, required=True)
+    run.add_argument("--corpus", type=Path, help="the documents of an answer set")
+    run.add_argument("--qrels", type=Path, help="qrels TSV of a BEIR folder")
+    run.add_argument("--config", action="append", dest="configs", default=[], metavar="CONFIG",
+                     help="NAME=key=value,... (repeatable; default: the configured settings)")
+    run.add_argument("--max-queries", type=int, help="only the first N items (by id for BEIR)")
+    run.add_argument("--subset", type=int, metavar="N", help="BEIR only: a fixed smaller set — the first N judged "
+                     "queries by id, their judged documents and 4×N other documents")
+    run.add_argument("--out", type=Path, default=Path("eval/runs"), help="folder of the runs (default eval/runs)")
+    report = eval_sub.add_parser("report", help="HTML report with plots and a Markdown summary of stored runs")
+    report.add_argument("runs", type=Path, nargs="+", help="run folders (or run.json files)")
+    report.add_argument("--out", type=Path, required=True, help="folder for report.html, summary.md and the plots")
+    compare = eval_sub.add_parser("compare", help="the items that got better or worse from RUN_A to RUN_B")
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+    build = eval_sub.add_parser("build", help="propose a gold set from answer records (thumbs up, refusals)")
+    build.add_argument("--records", type=Path, required=True,
+                       help="answer records as JSONL (question, answer, cited_documents, thumbs, refused)")
+    build.add_argument("--out", type=Path, required=True, help="the proposed answer set (.jsonl) for review")
     return parser
 
 
@@ -385,9 +411,20 @@ def _serve(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untype
 
 
 def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    if args.action in ("validate", "report", "compare", "build"):
+        return _eval_offline(args)
     from core.embedding import load_embedder
 
     embedder = load_embedder(settings.embedding, settings.models_dir)
+    if args.action == "run":
+        from eval.runs import RunConfig, load_run, parse_config, run
+
+        configs = [parse_config(c) for c in args.configs] or [RunConfig(name="default", k=settings.retrieval.top_k)]
+        for folder in run(args.dataset, configs, embedder, settings, corpus=args.corpus, qrels=args.qrels,
+                          max_queries=args.max_queries, subset=args.subset, out=args.out):
+            metrics = load_run(folder)["metrics"]
+            print(f"{folder}: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if v is not None))
+        return 0
     if args.action == "answers":
         from eval.answers import run_answer_eval, write_answer_results
 
@@ -401,6 +438,34 @@ def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped
         json_path, md_path = write_results(retrieval, args.out)
     print(md_path.read_text(encoding="utf-8"))
     print(f"written: {json_path} {md_path}")
+    return 0
+
+
+def _eval_offline(args: argparse.Namespace) -> int:
+    """The eval commands that need no model: validate, report, compare, build."""
+    if args.action == "validate":
+        from eval.validate import validate
+
+        problems = validate(args.dataset, args.corpus, args.qrels)
+        for problem in problems:
+            print(problem)
+        print(f"{args.dataset}: {len(problems)} problem(s)" if problems else f"{args.dataset}: valid")
+        return 1 if problems else 0
+    if args.action == "build":
+        from eval.build import build_from_file
+
+        summary = build_from_file(args.records, args.out)
+        print(summary)
+        return 0
+    from eval.report import compare_runs, write_report
+    from eval.runs import load_run
+
+    if args.action == "compare":
+        print(compare_runs(load_run(args.run_a), load_run(args.run_b)))
+        return 0
+    html_path, md_path = write_report([load_run(p) for p in args.runs], args.out)
+    print(md_path.read_text(encoding="utf-8"))
+    print(f"written: {html_path} {md_path}")
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.db import utcnow
-from core.errors import ErrorCode, VraagbaakError
+from core.errors import VraagbaakError
 from core.language import detect_language
 from core.logging import kv
 from core.types import EVERYONE, Document, FailedFile
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from ingest.pipeline import Ingestor, _Run
 
 log = logging.getLogger(__name__)
+
+_BATCH_LESSONS = 64
 
 
 def package_hash(path: Path) -> str:
@@ -82,6 +84,7 @@ def index_package(ingestor: Ingestor, item: SourceItem, run: _Run) -> None:
     lessons: list[str] = []
     keys: dict[str, int] = {}
     chunks_total = 0
+    pending: list[tuple[Document, list, str, bool]] = []
     for lesson in course.lessons:
         if not lesson.has_text:
             continue
@@ -100,29 +103,31 @@ def index_package(ingestor: Ingestor, item: SourceItem, run: _Run) -> None:
             run.unchanged.append(uri)
             chunks_total += lesson_entry.chunk_count
             continue
-        try:
-            language = detect_language(" ".join(b.text for b in blocks[:40]))
-            document = Document(doc_id=doc_id, version=version, source_id=source_id, uri=uri, title=lesson.title,
-                                media_type=course.format, language=language, groups=groups, path=str(item.path),
-                                lifecycle=lifecycle)
-            chunks = ingestor._index(document, blocks)
-        except VraagbaakError as exc:
-            if exc.code is ErrorCode.STORE_UNAVAILABLE:
-                raise
-            run.failed.append(FailedFile(uri, exc.message))
-            registry.record(doc_id, source_id=source_id, uri=uri, status="failed", reason=exc.message,
-                            media_type=course.format, content_hash=version, fingerprint=lesson_fingerprint)
-            continue
-        run.chunks += chunks
-        chunks_total += chunks
-        run.pages += 1
-        registry.record(doc_id, source_id=source_id, uri=uri, title=lesson.title, media_type=course.format,
-                        content_hash=version, version=version, fingerprint=lesson_fingerprint, status="indexed",
-                        reason=None, chunk_count=chunks, pages=1, parser=f"lms:{course.format}",
-                        language=language, groups=groups, lifecycle=lifecycle, stale=stale_reason(lifecycle),
-                        modified=item.modified, last_indexed=utcnow())
-        existed = lesson_entry is not None or doc_id in run.store_state
-        (run.updated if existed else run.new).append(uri)
+        language = detect_language(" ".join(b.text for b in blocks[:40]))
+        document = Document(doc_id=doc_id, version=version, source_id=source_id, uri=uri, title=lesson.title,
+                            media_type=course.format, language=language, groups=groups, path=str(item.path),
+                            lifecycle=lifecycle)
+        pending.append((document, blocks, lesson_fingerprint, lesson_entry is not None or doc_id in run.store_state))
+    for start in range(0, len(pending), _BATCH_LESSONS):  # small lessons are embedded together
+        batch = pending[start:start + _BATCH_LESSONS]
+        outcomes = ingestor._index_many([(document, blocks) for document, blocks, _, _ in batch])
+        for (document, _, lesson_fingerprint, existed), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, VraagbaakError):
+                run.failed.append(FailedFile(document.uri, outcome.message))
+                registry.record(document.doc_id, source_id=source_id, uri=document.uri, status="failed",
+                                reason=outcome.message, media_type=course.format, content_hash=document.version,
+                                fingerprint=lesson_fingerprint)
+                continue
+            run.chunks += outcome
+            chunks_total += outcome
+            run.pages += 1
+            registry.record(document.doc_id, source_id=source_id, uri=document.uri, title=document.title,
+                            media_type=course.format, content_hash=document.version, version=document.version,
+                            fingerprint=lesson_fingerprint, status="indexed", reason=None, chunk_count=outcome,
+                            pages=1, parser=f"lms:{course.format}", language=document.language, groups=groups,
+                            lifecycle=lifecycle, stale=stale_reason(lifecycle), modified=item.modified,
+                            last_indexed=utcnow())
+            (run.updated if existed else run.new).append(document.uri)
     registry.record(package_id, source_id=source_id, uri=item.uri, title=course.title, media_type="package",
                     content_hash=digest, version=digest, fingerprint=fingerprint, status="indexed",
                     reason=None, chunk_count=chunks_total, pages=len(lessons), parser=f"lms:{course.format}",

@@ -356,6 +356,35 @@ class Ingestor:
         log.info("indexed", extra=kv(doc_id=document.doc_id, uri=document.uri, chunks=len(chunks)))
         return len(chunks)
 
+    def _index_many(self, documents: Sequence[tuple[Document, Sequence[Block]]]) -> list[int | VraagbaakError]:
+        """Like `_index` for many small documents (a package's lessons): their chunks are embedded
+        in one batch, then each document is written and switched on its own. Returns per document
+        its chunk count or the error that stopped it."""
+        outcomes: list[int | VraagbaakError] = []
+        prepared: list[tuple[Document, list[Chunk]]] = []
+        with self._stage("chunk"):
+            for document, blocks in documents:
+                chunks = self._chunks(document, blocks)
+                prepared.append((document, chunks))
+        texts = [c.embed_text for _, chunks in prepared for c in chunks]
+        with self._stage("embed"):
+            dense = self.embedder.embed_passages(texts) if texts else None
+        offset = 0
+        for document, chunks in prepared:
+            if not chunks:
+                outcomes.append(VraagbaakError(ErrorCode.EMPTY_DOCUMENT, "no text found in the lesson"))
+                continue
+            assert dense is not None
+            vectors = dense[offset:offset + len(chunks)]
+            offset += len(chunks)
+            with self._stage("sparse"):
+                sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
+            with self._stage("upsert"):
+                self.store.upsert(document, chunks, vectors, sparse, active=False)
+                self.store.activate(document.doc_id, document.version)
+            outcomes.append(len(chunks))
+        return outcomes
+
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
         """Add the time spent in the block to the run's stage `name`."""

@@ -31,8 +31,9 @@ _W_SENTENCE, _W_PASSAGE, _W_COVERAGE = 0.6, 0.1, 0.3
 _REDUNDANT = 0.7  # word overlap (Jaccard) from which two sentences count as saying the same
 _MORE_SAME_PASSAGE = 0.12  # how far below the best a further sentence of the same passage may score
 _MORE_OTHER_PASSAGE = 0.04  # ... and one of another passage
-# BM25 alone also ranking the top passage in its top 5 raises the evidence by half this, its
-# ranking it lower lowers it by half (docs/assistant.md: refusal); across languages it is neutral.
+# BM25 alone agreeing on the top passage (Retrieval.agreement: 1) raises the evidence by half this,
+# agreeing on its document only leaves it, disagreeing lowers it by half (docs/assistant.md:
+# refusal); across languages it is neutral. Fitted on the demo set with the threshold.
 _W_AGREEMENT = 0.3
 
 

@@ -17,27 +17,35 @@ from core.types import Hit
 @dataclass(frozen=True)
 class Retrieval:
     """The hits for one question and the question's vector (reused to score answer sentences);
-    `lexical_ids` are the chunk ids BM25 alone ranks first (None: not asked)."""
+    `lexical_ids` are the chunk ids BM25 alone ranks first and `lexical_doc_ids` their documents,
+    in the same order (None: not asked)."""
 
     hits: tuple[Hit, ...]
     query_vector: np.ndarray
     language: str
     lexical_ids: tuple[str, ...] | None = None
+    lexical_doc_ids: tuple[str, ...] | None = None
 
     @property
     def agreement(self) -> float | None:
-        """1 when BM25 alone also ranks the top passage in its top 5, 0 when not; None when that
-        says nothing: not asked, nothing found, or the top passage is in another language than
-        the question (BM25 cannot match across languages)."""
+        """Does BM25 alone agree on the top passage? Half for the passage itself being among BM25's
+        top 20, half for its document being among the documents of those 20: 1, 0.5 (same
+        document, another passage — a follow-up, a long policy) or 0. None when that says nothing:
+        not asked, nothing found, or the top passage is in another language than the question
+        (BM25 cannot match across languages)."""
         if self.lexical_ids is None or not self.hits:
             return None
         top = self.hits[0].passage
         if top.language and top.language != self.language:
             return None
-        return 1.0 if top.chunk_id in self.lexical_ids[:_AGREEMENT_K] else 0.0
+        passage = top.chunk_id in self.lexical_ids[:AGREEMENT_K]
+        document = top.doc_id in (self.lexical_doc_ids or ())[:AGREEMENT_K]
+        return (float(passage) + float(document)) / 2
 
 
-_AGREEMENT_K = 5
+AGREEMENT_K = 20
+"""BM25 hits that count for agreement (fitted on the demo set with the weight and threshold,
+docs/assistant.md: top 5 passages was tried first)."""
 
 
 class Retriever:
@@ -65,8 +73,11 @@ class Retriever:
                                  groups=groups, language=language, rrf_k=self.settings.rrf_k,
                                  cross_lingual_weight=self.settings.cross_lingual_weight,
                                  include_stale=self.settings.include_stale)
-        lexical = None
+        lexical = lexical_docs = None
         if mode == "hybrid" and sparse and hits:  # does BM25 alone agree on the top passage?
-            lexical = tuple(h.passage.chunk_id for h in self.store.search(
-                dense=vector.tolist(), sparse=sparse, mode="bm25", limit=_AGREEMENT_K, groups=groups))
-        return Retrieval(hits=tuple(hits), query_vector=vector, language=language, lexical_ids=lexical)
+            found = self.store.search(dense=vector.tolist(), sparse=sparse, mode="bm25", limit=AGREEMENT_K,
+                                      groups=groups, include_stale=self.settings.include_stale)
+            lexical = tuple(h.passage.chunk_id for h in found)
+            lexical_docs = tuple(h.passage.doc_id for h in found)
+        return Retrieval(hits=tuple(hits), query_vector=vector, language=language, lexical_ids=lexical,
+                         lexical_doc_ids=lexical_docs)

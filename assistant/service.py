@@ -2,52 +2,67 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from assistant.conversation import standalone_question
 from assistant.extractive import ExtractiveGenerator
 from assistant.generate import Generator
+from assistant.records import AnswerLog, GeneratorInfo
 from assistant.retrieve import Retriever
 from assistant.verify import EvidenceJudge, SupportJudge, Verifier
 from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.language import detect_language
+from core.logging import kv
 from core.settings import Settings
 from core.store import QdrantStore
 from core.types import Answer
+
+log = logging.getLogger(__name__)
 
 
 class Assistant:
     """Retrieves and answers; built once per process and shared."""
 
     def __init__(self, retriever: Retriever, generator: Generator, max_question_chars: int = 1000,
-                 verifier: Verifier | None = None) -> None:
+                 verifier: Verifier | None = None, answer_log: AnswerLog | None = None,
+                 generators: Mapping[str, GeneratorInfo] | None = None) -> None:
         self.retriever = retriever
         self.generator = generator
         self.max_question_chars = max_question_chars
         self.verifier = verifier
+        self.answer_log = answer_log
+        self.generators = dict(generators or {})
+        """Model and prompt version per generator name (`extractive`, `llm`), for the answer records."""
 
     @classmethod
-    def build(cls, settings: Settings, store: QdrantStore, embedder: Embedder) -> Assistant:
+    def build(cls, settings: Settings, store: QdrantStore, embedder: Embedder,
+              answer_log: AnswerLog | None = None) -> Assistant:
         """Wire the configured retriever, generator and verifier (an LLM judges doubtful sentences
-        when it writes the answers)."""
+        when it writes the answers); with `answer_log`, every answer is recorded."""
         extractive = ExtractiveGenerator(embedder, settings.answer)
         generator: Generator = extractive
         judge: SupportJudge = EvidenceJudge(embedder)
+        generators = {extractive.name: GeneratorInfo(model=settings.embedding.model)}
         if settings.answer.generator == "llm" or (settings.answer.generator == "auto" and settings.llm.base_url):
-            from assistant.llm import LLMGenerator
+            from assistant.llm import PROMPT_VERSION, LLMGenerator
             from assistant.verify import LLMJudge
 
             generator = LLMGenerator(settings.llm, settings.answer, extractive)
             judge = LLMJudge(settings.llm, EvidenceJudge(embedder), settings.answer.min_support)
+            generators[LLMGenerator.name] = GeneratorInfo(model=settings.llm.model, prompt_version=PROMPT_VERSION)
         verifier = Verifier(judge, settings.answer) if settings.answer.verify else None
         return cls(Retriever(store, embedder, settings.retrieval), generator, settings.web.max_question_chars,
-                   verifier)
+                   verifier, answer_log, generators)
 
-    def ask(self, question: str, groups: Sequence[str] | None, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, groups: Sequence[str] | None, history: Sequence[str] = (),
+            user: str | None = None) -> Answer:
         """Answer one question for a user who may read `groups` (None: no restriction); `history`
-        holds the thread's earlier questions, so a follow-up is understood in their context."""
+        holds the thread's earlier questions, so a follow-up is understood in their context.
+        With an answer log, the answer is recorded under `user`'s pseudonym (None: anonymous);
+        a failed write is logged and the answer given anyway."""
         question = " ".join((question or "").split())
         if not question:
             raise VraagbaakError(ErrorCode.BAD_REQUEST, "The question is empty.")
@@ -67,5 +82,13 @@ class Assistant:
             verify_ms["verify"] = round((time.perf_counter() - generated) * 1000, 1)
         timings = {"retrieve": round((retrieved - started) * 1000, 1), **answer.timings_ms, **verify_ms,
                    "total": round((time.perf_counter() - started) * 1000, 1)}
-        return Answer(**{**answer.__dict__, "question": question, "timings_ms": timings,
-                         "standalone_question": standalone if standalone != question else None})
+        answer = Answer(**{**answer.__dict__, "question": question, "timings_ms": timings,
+                           "standalone_question": standalone if standalone != question else None})
+        if self.answer_log is not None:
+            info = self.generators.get(answer.generator.split(":", 1)[0], GeneratorInfo())
+            try:
+                self.answer_log.record(answer, retrieval, user, info)
+            except Exception as exc:  # the database is locked, full or gone: the user still gets the answer
+                log.warning("answer not recorded", extra=kv(error=f"{type(exc).__name__}: {exc}"[:300],
+                                                               verdict=answer.verdict))
+        return answer

@@ -1,5 +1,5 @@
-"""The application database: the document registry, sources and ingestion jobs (the web issue adds
-users, answer records and feedback). SQLite in the data folder by default, Postgres by URL, through
+"""The application database: the document registry, sources, ingestion jobs and answer records
+(the web issue adds users and feedback). SQLite in the data folder by default, Postgres by URL, through
 SQLAlchemy; the schema is created and upgraded by Alembic migrations in `core/migrations`.
 """
 
@@ -99,6 +99,39 @@ class JobRow(Base):
     current: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     report: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class AnswerRecord(Base):
+    """One answer as it was given: what was asked (by whom, pseudonymously), what was retrieved and
+    cited (with each cited document's version), how it was generated and verified, and how long each
+    stage took. Refusals are stored with their reason; the compliance views are built on these."""
+
+    __tablename__ = "answer_records"
+
+    record_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    """HMAC-SHA256 pseudonym of the user id (assistant/records.py), never the id itself."""
+    question: Mapped[str] = mapped_column(Text)
+    standalone_question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    language: Mapped[str] = mapped_column(String(10))
+    answered: Mapped[bool] = mapped_column(Boolean)
+    verdict: Mapped[str] = mapped_column(String(20), index=True)  # answered | partly_supported | refused
+    refusal_reason: Mapped[str | None] = mapped_column(String(30), nullable=True, index=True)
+    """no_results | low_evidence | unsupported | model_declined."""
+    answer: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+    support_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    support: Mapped[list] = mapped_column(JSON, default=list)
+    """Per answer sentence: its support score, whether it counts as supported, the citations it has."""
+    retrieved: Mapped[list] = mapped_column(JSON, default=list)
+    """Per retrieved passage, in rank order: chunk id, document id and version, fused and dense score."""
+    cited: Mapped[list] = mapped_column(JSON, default=list)
+    """Per citation: chunk id, document id and the version hash of the cited document, the quoted span."""
+    generator: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200), default="")
+    prompt_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    timings_ms: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Database:

@@ -97,6 +97,8 @@ class AnswerSettings(BaseModel):
         "remove", description="What happens to a sentence below `min_support`: `remove` it, or `flag` it (kept, marked).")
     min_supported_sentences: int = Field(
         1, ge=1, le=10, description="Fewest supported sentences an answer needs; fewer → refused as `unsupported`.")
+    pseudonym_secret: SecretStr | None = Field(
+        None, description="Key of the HMAC that turns user ids into pseudonyms in answer records; unset = a random key kept in DATA_DIR/pseudonym.key.")
 
 
 class LLMSettings(BaseModel):

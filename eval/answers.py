@@ -116,6 +116,14 @@ def load_ragas_set(folder: Path, corpus: Path) -> list[AnswerItem]:
     return list(items.values())
 
 
+def as_unanswerable(items: list[AnswerItem], every: int = 3) -> list[AnswerItem]:
+    """Every `every`-th question of another set, to be asked of a corpus that cannot answer them
+    (the demo set's questions about a fictitious company, asked of the Dutch government PDFs):
+    the unanswerable half of a check on a set that has only answerable questions."""
+    return [AnswerItem(id=f"other-{item.id}", question=item.question, language=item.language, answerable=False,
+                       expected_documents=()) for item in items[::every]]
+
+
 def _unmangle(text: str) -> str:
     """Undo UTF-8 read as cp1252 ("BelgiÃ«" → "België"), which these files contain."""
     try:

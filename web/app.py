@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from assistant.records import AnswerLog
 from assistant.service import Assistant
 from core.db import Database
 from core.embedding import Embedder, load_embedder
@@ -51,8 +52,9 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
             if exc.code is not ErrorCode.STORE_UNAVAILABLE:
                 raise
             log.warning("store unavailable at start-up", extra={"ctx": {"error": exc.message}})
-        app.state.assistant = Assistant.build(settings, app.state.store, app.state.embedder)
         app.state.database = Database.open(settings.database_url)
+        app.state.answer_log = AnswerLog.build(settings, app.state.database)
+        app.state.assistant = Assistant.build(settings, app.state.store, app.state.embedder, app.state.answer_log)
         app.state.registry = Registry(app.state.database)
         app.state.catalog = SourceCatalog(app.state.registry, settings.sources_file)
         try:

@@ -74,9 +74,7 @@ class Jobs:
             log.warning("job failed", extra=kv(job_id=job_id, source_id=source.source_id, error=message))
             raise
         self._update(job_id, status="succeeded", finished_at=utcnow(), current=None, chunks=report.chunks,
-                     pages=report.pages, failed=len(report.failed), report=report_dict(report),
-                     files_done=len(report.new) + len(report.updated) + len(report.unchanged) + len(report.failed)
-                     + len(report.skipped))
+                     pages=report.pages, failed=len(report.failed), report=report_dict(report))
         log.info("job finished", extra=kv(job_id=job_id, source_id=source.source_id, seconds=report.seconds))
         return report
 

@@ -155,6 +155,9 @@ def _parse_markdown(path: Path, data: bytes) -> ParsedDocument:
         except yaml.YAMLError:
             log.info("front matter is not valid YAML", extra={"ctx": {"path": str(path)}})
         text = text[front.end():]
+    if not text.strip():
+        redirect = f" (it redirects to {str(metadata['redirect_to'])[:200]})" if metadata.get("redirect_to") else ""
+        raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, f"front matter only, no text{redirect}")
     elements = partition_md(text=text)
     return ParsedDocument(title=str(metadata.get("title") or ""), blocks=tuple(_unstructured_blocks(elements)),
                           media_type="markdown", metadata=_with_lifecycle(metadata, metadata),

@@ -103,3 +103,12 @@ def test_bad_files_raise_clear_errors(tmp_path: Path, kind: str, code: ErrorCode
         parse_file(path)
     assert caught.value.code is code
     assert reason.lower() in caught.value.message.lower()
+
+
+def test_markdown_with_front_matter_only_is_empty_with_a_reason(tmp_path: Path) -> None:
+    page = tmp_path / "buddy.md"
+    page.write_text("---\ntitle: Buddy Handbook\nredirect_to: https://example.org/buddy\n---\n", encoding="utf-8")
+    with pytest.raises(VraagbaakError) as error:
+        parse_file(page)
+    assert error.value.code is ErrorCode.EMPTY_DOCUMENT
+    assert "front matter only" in error.value.message and "https://example.org/buddy" in error.value.message

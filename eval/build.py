@@ -2,8 +2,9 @@
 the documents they cited; refusals become candidate unanswerables. A subject-matter expert then
 accepts or rejects each line (`review`: proposed → accepted/rejected) before the set is used.
 
-Records come from any iterable of `AnswerRecord`; `read_records` reads them from JSONL. (The
-answer records in the application database — issues #4/#5 — are a source still to come.)
+Records come from any iterable of `AnswerRecord`: `read_records` reads them from JSONL,
+`records_from_database` from the answer records the assistant stores (thumbs arrive with the
+feedback of the web issue; until then the database gives refusals as candidates).
 """
 
 from __future__ import annotations
@@ -112,8 +113,26 @@ def read_records(path: Path) -> list[AnswerRecord]:
     return records
 
 
-def build_from_file(records: Path, out: Path) -> BuildSummary:
-    lines, summary = propose(read_records(records))
+def records_from_database(url: str) -> list[AnswerRecord]:
+    """Every stored answer record, oldest first, as build input."""
+    from sqlalchemy import select
+
+    from core.db import AnswerRecord as StoredRecord
+    from core.db import Database
+
+    database = Database.open(url)
+    try:
+        with database.session() as session:
+            rows = list(session.scalars(select(StoredRecord).order_by(StoredRecord.created_at)))
+            return [AnswerRecord(row.question, row.answer, tuple(dict.fromkeys(c["uri"] for c in row.cited or [])),
+                                 None, not row.answered, row.language, row.record_id) for row in rows]
+    finally:
+        database.close()
+
+
+def build_from_file(records: Path | list[AnswerRecord], out: Path) -> BuildSummary:
+    """Propose a set from a JSONL file of records (or records already read) into `out`."""
+    lines, summary = propose(read_records(records) if isinstance(records, Path) else records)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
     return summary

@@ -105,8 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
     build = eval_sub.add_parser("build", help="propose a gold set from answer records (thumbs up, refusals)")
-    build.add_argument("--records", type=Path, required=True,
-                       help="answer records as JSONL (question, answer, cited_documents, thumbs, refused)")
+    origin = build.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--records", type=Path,
+                        help="answer records as JSONL (question, answer, cited_documents, thumbs, refused)")
+    origin.add_argument("--from-db", action="store_true",
+                        help="the answer records in the application database (DATABASE_URL / DATA_DIR)")
     build.add_argument("--out", type=Path, required=True, help="the proposed answer set (.jsonl) for review")
     return parser
 
@@ -412,7 +415,7 @@ def _serve(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untype
 
 def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     if args.action in ("validate", "report", "compare", "build"):
-        return _eval_offline(args)
+        return _eval_offline(args, settings)
     from core.embedding import load_embedder
 
     embedder = load_embedder(settings.embedding, settings.models_dir)
@@ -441,7 +444,7 @@ def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped
     return 0
 
 
-def _eval_offline(args: argparse.Namespace) -> int:
+def _eval_offline(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     """The eval commands that need no model: validate, report, compare, build."""
     if args.action == "validate":
         from eval.validate import validate
@@ -452,9 +455,10 @@ def _eval_offline(args: argparse.Namespace) -> int:
         print(f"{args.dataset}: {len(problems)} problem(s)" if problems else f"{args.dataset}: valid")
         return 1 if problems else 0
     if args.action == "build":
-        from eval.build import build_from_file
+        from eval.build import build_from_file, records_from_database
 
-        summary = build_from_file(args.records, args.out)
+        source = records_from_database(settings.database_url) if args.from_db else args.records
+        summary = build_from_file(source, args.out)
         print(summary)
         return 0
     from eval.report import compare_runs, write_report

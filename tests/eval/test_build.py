@@ -49,3 +49,24 @@ def test_bad_record_lines_are_reported_with_their_number(tmp_path: Path, capsys)
 def test_propose_takes_any_iterable_of_records() -> None:
     lines, summary = propose(iter([AnswerRecord("Where is the office?", "", (), None, True, language="en")]))
     assert lines[0]["language"] == "en" and summary.unanswerable == 1
+
+
+def test_build_from_the_answer_records_in_the_database(settings, demo_store, embedder, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                       monkeypatch, capsys) -> None:
+    from assistant.records import AnswerLog
+    from assistant.service import Assistant
+    from core.db import Database
+
+    database = Database.open(settings.database_url)
+    assistant = Assistant.build(settings, demo_store, embedder, AnswerLog.build(settings, database))
+    assert assistant.ask("Hoeveel vakantiedagen heb ik?", groups=None, user="u1").answered
+    assert not assistant.ask("Kan ik een leaseauto krijgen?", groups=None, user="u2").answered
+    database.close()
+    monkeypatch.setenv("VRAAGBAAK_DATABASE__URL", settings.database_url)
+    out = tmp_path / "proposed.jsonl"
+    assert main(["eval", "build", "--from-db", "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    # no thumbs are stored yet: the refusal is proposed as unanswerable, the answer waits for a thumbs up
+    assert [(line["question"], line["answerable"], line["origin"]) for line in lines] == [
+        ("Kan ik een leaseauto krijgen?", False, "refused")]
+    assert lines[0]["record_id"] and "answered without thumbs up: 1" in capsys.readouterr().out

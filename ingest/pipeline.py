@@ -249,6 +249,8 @@ class Ingestor:
             run.unchanged.append(item.uri)  # same modification time and size: not even read
             self.registry.record(doc_id, state=dict(item.state) or entry.state)
             return
+        version: str | None = None
+        fingerprint: str | None = None
         try:
             data = self._read(item)
             version = content_version(data)
@@ -289,8 +291,7 @@ class Ingestor:
         except VraagbaakError as exc:
             if exc.code is ErrorCode.STORE_UNAVAILABLE:
                 raise
-            self._fail(run, doc_id, item, entry, exc, fingerprint=locals().get("fingerprint"),
-                       version=locals().get("version"))
+            self._fail(run, doc_id, item, entry, exc, fingerprint=fingerprint, version=version)
         except OSError as exc:
             self._fail(run, doc_id, item, entry,
                        VraagbaakError(ErrorCode.PARSE_FAILED, f"cannot read the file: {exc.strerror or exc}"))

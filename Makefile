@@ -14,12 +14,12 @@ export UNSTRUCTURED_DISABLE_NOTICE := 1
 export TOKENIZERS_PARALLELISM := false
 export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test install system-packages models ingest-demo serve bench lint clean help
+.PHONY: demo test install system-packages models ingest-demo demo-users serve bench lint clean help
 
 help:
 	@grep -E '^#' Makefile | head -4
 
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld postgresql
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld postgresql chromium nodejs npm
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
@@ -36,7 +36,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 
 install: $(VENV)/.installed
 
-# Debian packages: tesseract reads scanned PDF pages (OCR); PostgreSQL for the tests of the Postgres path.
+# Debian packages: tesseract reads scanned PDF pages (OCR); PostgreSQL for the tests of the Postgres path;
+# chromium and node for the browser tests (Playwright drives chromium; the test OpenID provider runs on node).
 # Installed when missing and apt-get can run.
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -57,11 +58,14 @@ ingest-demo: models
 	@echo "==> ingesting the demo corpus (a re-run changes nothing)"
 	$(VENV)/bin/vraagbaak ingest demo/corpus --source demo
 
+demo-users: install
+	@$(VENV)/bin/vraagbaak users demo
+
 serve:
 	@echo "==> serving http://127.0.0.1:8000 (Ctrl-C stops)"
 	$(VENV)/bin/vraagbaak serve
 
-demo: ingest-demo serve
+demo: ingest-demo demo-users serve
 
 test: models
 	@echo "==> running the tests"

@@ -132,6 +132,95 @@ class AnswerRecord(Base):
     model: Mapped[str] = mapped_column(String(200), default="")
     prompt_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
     timings_ms: Mapped[dict] = mapped_column(JSON, default=dict)
+    thread_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    """The conversation the question belongs to (follow-ups share it)."""
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    """Position in the audit hash chain (1, 2, …)."""
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """SHA-256 over the record's canonical content and `prev_hash`: `vraagbaak audit verify` recomputes the chain."""
+
+
+class UserRow(Base):
+    """A person who signs in: a local account (password hash) or one from single sign-on."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """argon2id hash; None for single-sign-on users."""
+    auth: Mapped[str] = mapped_column(String(10), default="local")  # local | oidc
+    oidc_subject: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
+    """`issuer|sub` of a single-sign-on user."""
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    groups: Mapped[list] = mapped_column(JSON, default=list)
+    language: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[list] = mapped_column(JSON, default=list)
+    """Times (epoch seconds) of recent failed sign-ins, for holding back password guessing."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SessionRow(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is stored."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ApiTokenRow(Base):
+    """A token for the JSON API (`Authorization: Bearer vbk_…`). Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FeedbackRow(Base):
+    """Thumbs up or down on one answer, with an optional comment."""
+
+    __tablename__ = "feedback"
+
+    feedback_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(32), index=True)
+    user_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    rating: Mapped[int] = mapped_column(Integer)  # +1 | -1
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class GapTopicRow(Base):
+    """A content-gap topic: unanswered, low-confidence and thumbs-down questions that cluster together."""
+
+    __tablename__ = "gap_topics"
+
+    topic_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(Text)
+    terms: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open | in_progress | resolved
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    record_ids: Mapped[list] = mapped_column(JSON, default=list)
+    centroid: Mapped[list] = mapped_column(JSON, default=list)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    """Derived figures kept for the dashboard: languages, closest documents, the last re-check of its questions."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Database:
@@ -168,7 +257,7 @@ class Database:
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, "heads")
         except Exception as exc:
             raise VraagbaakError(ErrorCode.STORE_UNAVAILABLE,
                                  f"The application database cannot be opened or upgraded: {type(exc).__name__}: "

@@ -123,6 +123,37 @@ class WebSettings(BaseModel):
     )
 
 
+ROLES = ("employee", "compliance", "learning", "admin")
+"""Employee: asks questions. Compliance: the audit log. Learning: the content-gap dashboard. Admin: sources,
+jobs, the document registry, users."""
+
+
+class AuthSettings(BaseModel):
+    """Sign-in: local accounts, sessions, API tokens."""
+
+    session_hours: float = Field(12.0, gt=0, le=24 * 90, description="How long a sign-in lasts without activity, hours.")
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto", description="Mark cookies Secure: `auto` = when the request came over https (X-Forwarded-Proto from a trusted proxy counts).",
+    )
+    anonymous: bool = Field(False, description="Let visitors ask without signing in (they see documents open to everyone only).")
+    password_min_length: int = Field(10, ge=8, le=128, description="Shortest password accepted for a local account.")
+    login_attempts: int = Field(10, ge=1, le=1000, description="Failed sign-ins per account per 15 minutes before it is held back.")
+
+
+class OIDCSettings(BaseModel):
+    """Single sign-on with an OpenID Connect identity provider (off while `issuer` is unset)."""
+
+    issuer: str | None = Field(None, description="The provider's issuer URL (its /.well-known/openid-configuration is read).")
+    client_id: str | None = Field(None, description="Client id registered at the provider.")
+    client_secret: SecretStr | None = Field(None, description="Client secret registered at the provider.")
+    scopes: str = Field("openid profile email", description="Scopes asked for (add the one that releases the groups claim).")
+    groups_claim: str = Field("groups", description="Claim (in the ID token or userinfo) that lists the user's access groups.")
+    roles_claim: str | None = Field("roles", description="Claim that lists Vraagbaak roles; unset = every SSO user gets `default_roles`.")
+    default_roles: list[str] = Field(default_factory=lambda: ["employee"], description="Roles of an SSO user whose token names none.")
+    label: str = Field("Single sign-on", description="Text of the sign-in button.")
+    verify_tls: bool = Field(True, description="Check the provider's TLS certificate (switch off only for a test provider).")
+
+
 class DatabaseSettings(BaseModel):
     """The application database (document registry, jobs): SQLite by default, Postgres by URL."""
 
@@ -159,6 +190,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    oidc: OIDCSettings = Field(default_factory=OIDCSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -67,6 +67,33 @@ def _parser() -> argparse.ArgumentParser:
     llm_serve.add_argument("--startup-timeout", type=float, default=300.0, help="seconds to load the model")
     llm_serve.add_argument("--verbose", action="store_true", help="show llama.cpp's log")
 
+    users = commands.add_parser("users", help="local accounts, roles, access groups and API tokens")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    users_add = users_sub.add_parser("add", help="create a local account (password from stdin or a prompt)")
+    users_add.add_argument("username")
+    users_add.add_argument("--role", action="append", dest="roles", help="employee, compliance, learning, admin")
+    users_add.add_argument("--group", action="append", dest="groups", help="a document access group (repeat)")
+    users_add.add_argument("--name", default="", help="display name")
+    users_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users_set = users_sub.add_parser("set", help="change roles, groups or whether the account is active")
+    users_set.add_argument("username")
+    users_set.add_argument("--role", action="append", dest="roles")
+    users_set.add_argument("--group", action="append", dest="groups")
+    users_set.add_argument("--no-groups", action="store_true", help="remove all access groups")
+    users_set.add_argument("--active", choices=["yes", "no"])
+    users_pw = users_sub.add_parser("passwd", help="set a new password (signs the user out everywhere)")
+    users_pw.add_argument("username")
+    users_pw.add_argument("--password-stdin", action="store_true")
+    users_token = users_sub.add_parser("token", help="create an API token for a user (printed once)")
+    users_token.add_argument("username")
+    users_token.add_argument("--name", default="cli")
+    users_token.add_argument("--days", type=int, help="expires after this many days")
+    users_del = users_sub.add_parser("delete", help="remove an account with its sessions and tokens")
+    users_del.add_argument("username")
+    users_list = users_sub.add_parser("list", help="list the accounts")
+    users_list.add_argument("--json", action="store_true")
+    users_sub.add_parser("demo", help="create the demo accounts (medewerker, compliance, leren, beheer) if missing")
+
     serve = commands.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -473,5 +500,76 @@ def _eval_offline(args: argparse.Namespace, settings) -> int:  # type: ignore[no
     return 0
 
 
-_COMMANDS = {"models": _models, "ingest": _ingest, "sources": _sources, "documents": _documents, "ask": _ask,
+DEMO_PASSWORD = "vraagbaak-demo"
+"""Password of the demo accounts `make demo` creates — for a look on your own machine only."""
+DEMO_USERS = {"medewerker": ["employee"], "compliance": ["employee", "compliance"],
+              "leren": ["employee", "learning"], "beheer": ["employee", "compliance", "learning", "admin"]}
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        from core.errors import ErrorCode, VraagbaakError
+
+        raise VraagbaakError(ErrorCode.BAD_REQUEST, "The passwords differ.")
+    return first
+
+
+def _users(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from core.accounts import Accounts
+    from core.db import Database
+    from core.errors import ErrorCode, VraagbaakError
+
+    database = Database.open(settings.database_url)
+    accounts = Accounts(database, settings.auth)
+    try:
+        def user(name: str):  # type: ignore[no-untyped-def]
+            row = accounts.by_username(name)
+            if row is None:
+                raise VraagbaakError(ErrorCode.NOT_FOUND, f"No user named {name!r}.")
+            return row
+
+        if args.action == "add":
+            row = accounts.create_user(args.username, _read_password(args.password_stdin),
+                                       roles=args.roles or ["employee"], groups=args.groups or [],
+                                       display_name=args.name)
+            print(f"created {row.username}: roles {', '.join(row.roles)}; groups {', '.join(row.groups) or '(none)'}")
+        elif args.action == "set":
+            groups = [] if args.no_groups else args.groups
+            row = accounts.update(user(args.username).user_id, roles=args.roles, groups=groups,
+                                  active=None if args.active is None else args.active == "yes")
+            print(f"{row.username}: roles {', '.join(row.roles)}; groups {', '.join(row.groups) or '(none)'}; "
+                  f"{'active' if row.active else 'switched off'}")
+        elif args.action == "passwd":
+            accounts.set_password(user(args.username).user_id, _read_password(args.password_stdin))
+            print("password changed; the user is signed out everywhere")
+        elif args.action == "token":
+            _row, secret = accounts.create_token(user(args.username).user_id, args.name, args.days)
+            print(secret)
+        elif args.action == "delete":
+            removed = accounts.delete(user(args.username).user_id)
+            print("removed: " + ", ".join(f"{n} {what}" for what, n in removed.items()))
+        elif args.action == "list":
+            rows = accounts.list()
+            if args.json:
+                print(json.dumps([{"username": r.username, "roles": r.roles, "groups": r.groups, "auth": r.auth,
+                                   "active": r.active} for r in rows], indent=2))
+            for r in rows if not args.json else ():
+                print(f"{r.username:<24} {r.auth:<6} {'active' if r.active else 'off':<7} roles={','.join(r.roles)} "
+                      f"groups={','.join(r.groups) or '-'}")
+        elif args.action == "demo":
+            for name, roles in DEMO_USERS.items():
+                if accounts.by_username(name) is None:
+                    accounts.create_user(name, DEMO_PASSWORD, roles=roles, groups=["hr"] if name == "beheer" else [])
+            print(f"demo accounts: {', '.join(DEMO_USERS)} (password: {DEMO_PASSWORD}; for a local look only)")
+    finally:
+        database.close()
+    return 0
+
+
+_COMMANDS = {"users": _users, "models": _models, "ingest": _ingest, "sources": _sources, "documents": _documents, "ask": _ask,
              "serve": _serve, "eval": _eval, "llm": _llm}

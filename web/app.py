@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from assistant.records import AnswerLog
 from assistant.service import Assistant
+from core.accounts import Accounts
 from core.db import Database
 from core.embedding import Embedder, load_embedder
 from core.errors import ErrorCode, VraagbaakError
@@ -22,7 +23,7 @@ from ingest.jobs import Jobs
 from ingest.registry import Registry
 from ingest.sources.catalog import SourceCatalog
 from web.errors import install_error_handlers
-from web.routes import admin, api, pages
+from web.routes import admin, admin_pages, api, auth, compliance, learning, pages, sso
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
                 raise
             log.warning("store unavailable at start-up", extra={"ctx": {"error": exc.message}})
         app.state.database = Database.open(settings.database_url)
+        app.state.accounts = Accounts(app.state.database, settings.auth)
         app.state.answer_log = AnswerLog.build(settings, app.state.database)
         app.state.assistant = Assistant.build(settings, app.state.store, app.state.embedder, app.state.answer_log)
         app.state.registry = Registry(app.state.database)
@@ -84,9 +86,8 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
         """The OpenAPI explorer, served from vendored files (works offline, no inline script)."""
         return app.state.templates.TemplateResponse(request, "docs.html", {})
 
-    app.include_router(pages.router)
-    app.include_router(api.router)
-    app.include_router(admin.router)
+    for area in (auth, sso, pages, api, admin, admin_pages, compliance, learning):
+        app.include_router(area.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

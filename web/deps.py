@@ -32,6 +32,3 @@ AssistantDep = Annotated[Assistant, Depends(_assistant)]
 StoreDep = Annotated[QdrantStore, Depends(_store)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
-
-PUBLIC_GROUPS: tuple[str, ...] = ()
-"""Groups of an anonymous visitor: only documents open to everyone (sign-in comes with the web issue)."""

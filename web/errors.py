@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import ErrorCode, VraagbaakError
 from core.logging import kv
-from web.i18n import texts
+from web.render import render
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,16 @@ def _wants_json(request: Request) -> bool:
 
 def _render(request: Request, status: int, code: str, message: str) -> Response:
     if _wants_json(request):
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-    templates = request.app.state.templates
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    if status == 401 and request.method in ("GET", "HEAD"):  # a page that needs sign-in: to the sign-in form
+        target = "/login?" + urlencode({"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")})
+        if request.headers.get("HX-Request"):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
     template = "_error.html" if request.headers.get("HX-Request") else "error.html"
     # htmx swaps only 2xx responses by default; the fragment still carries the status for tools
-    lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "nl"
-    context = {"status": status, "message": message, "code": code, "t": texts(lang), "lang": lang}
-    return templates.TemplateResponse(request, template, context, status_code=status)
+    return render(request, template, {"status": status, "message": message, "code": code}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,32 +1,40 @@
-"""Interface texts in Dutch and English."""
+"""Interface texts in Dutch and English, one module per area in `web/texts/` (merged here)."""
 
 from __future__ import annotations
 
-_TEXTS = {
-    "nl": {
-        "disclosure": "Vraagbaak is een AI-assistent. Antwoorden zijn citaten uit de documenten van de organisatie; "
-                      "controleer belangrijke zaken in de bron.",
-        "ask": "Stel je vraag", "submit": "Vraag", "sources": "Bronnen", "open_source": "Open de bron",
-        "placeholder": "Bijvoorbeeld: Hoeveel vakantiedagen heb ik?", "page": "pagina",
-        "not_found_title": "Niet gevonden", "maybe": "Misschien helpen deze documenten verder:",
-        "passage": "Passage", "original": "Origineel bestand", "back": "Terug naar de vraag",
-        "understood_as": "Begrepen als vervolgvraag:",
-    },
-    "en": {
-        "disclosure": "Vraagbaak is an AI assistant. Answers are quotes from the organisation's documents; "
-                      "check important matters in the source.",
-        "ask": "Ask your question", "submit": "Ask", "sources": "Sources", "open_source": "Open the source",
-        "placeholder": "For example: How many vacation days do I get?", "page": "page",
-        "not_found_title": "Not found", "maybe": "These documents may help:",
-        "passage": "Passage", "original": "Original file", "back": "Back to the question",
-        "understood_as": "Understood as a follow-up:",
-    },
-}
+from functools import cache
+
+from web.texts import admin, auth, common, compliance, employee, learning
+
+AREAS = (common, auth, employee, compliance, learning, admin)
+LANGUAGES = ("nl", "en")
+
+
+@cache
+def _merged(language: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for area in AREAS:
+        merged.update(area.TEXTS[language])
+    return merged
 
 
 def texts(language: str) -> dict[str, str]:
-    return _TEXTS["en" if language == "en" else "nl"]
+    return _merged("en" if language == "en" else "nl")
 
 
 def disclosure(language: str) -> str:
     return texts(language)["disclosure"]
+
+
+def duplicate_or_missing_keys() -> list[str]:
+    """Keys defined twice across areas, or in one language only (a test keeps this empty)."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for area in AREAS:
+        nl, en = area.TEXTS["nl"], area.TEXTS["en"]
+        problems += [f"{area.__name__}: {k} only in {'nl' if k in nl else 'en'}" for k in set(nl) ^ set(en)]
+        for key in nl:
+            if key in seen:
+                problems.append(f"{key} in {seen[key]} and {area.__name__}")
+            seen[key] = area.__name__
+    return problems

@@ -17,7 +17,7 @@ from core.settings import Settings
 from core.store import QdrantStore
 from tests.fixtures import bad_files, small_corpus
 from tests.ingest.intranet_server import Intranet
-from tests.web.test_app import serve
+from tests.web.support import api_token, make_user, serve
 from web.app import create_app
 
 TOKEN = "test-admin-token-0123456789"
@@ -44,9 +44,13 @@ def _finish(client: httpx.Client, job: dict[str, Any], timeout_s: float = 400) -
 
 def test_admin_api_is_off_without_a_token_and_refuses_a_wrong_one(settings: Settings, store: QdrantStore,
                                                                   embedder: Embedder) -> None:
+    make_user(settings.database_url, "plain-employee")
     with serve(create_app(settings, store=store, embedder=embedder)) as url:
         response = httpx.get(f"{url}/api/admin/sources")
-        assert response.status_code == 403 and "VRAAGBAAK_WEB__ADMIN_TOKEN" in response.json()["error"]["message"]
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        employee = {"Authorization": f"Bearer {api_token(settings.database_url, 'plain-employee')}"}
+        response = httpx.get(f"{url}/api/admin/sources", headers=employee)
+        assert response.status_code == 403 and "admin role" in response.json()["error"]["message"]
     configured = settings.model_copy(update={"web": settings.web.model_copy(update={"admin_token": SecretStr(TOKEN)})})
     with serve(create_app(configured, store=store, embedder=embedder)) as url:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):

@@ -2,57 +2,39 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from qdrant_client import QdrantClient
 
 from core.embedding import Embedder
 from core.settings import Settings
 from core.store import QdrantStore
+from tests.web.support import free_port, make_user, serve, sign_in
 from web.app import create_app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run the app under uvicorn on a free loopback port for the duration of the block."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+@pytest.fixture(scope="module")
+def app_settings(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The app's own data folder (its database with the test's accounts)."""
+    data = tmp_path_factory.mktemp("app-data")
+    return base_settings.model_copy(update={"data_dir": data, "embedding": base_settings.embedding.model_copy(
+        update={"models_dir": base_settings.models_dir})})
 
 
 @pytest.fixture(scope="module")
-def base_url(base_settings: Settings, demo_store: QdrantStore, embedder: Embedder) -> Iterator[str]:
-    with serve(create_app(base_settings, store=demo_store, embedder=embedder)) as url:
+def base_url(app_settings: Settings, demo_store: QdrantStore, embedder: Embedder) -> Iterator[str]:
+    make_user(app_settings.database_url, "employee")
+    with serve(create_app(app_settings, store=demo_store, embedder=embedder)) as url:
         yield url
 
 
 @pytest.fixture
 def client(base_url: str) -> Iterator[httpx.Client]:
+    """A signed-in employee's browser."""
     with httpx.Client(base_url=base_url, timeout=60) as c:
+        sign_in(c, "employee")
         yield c
 
 
@@ -150,10 +132,11 @@ def test_openapi_and_docs_work_offline(client: httpx.Client) -> None:
 
 
 def test_store_unavailable_gives_a_clear_503(base_settings: Settings, embedder: Embedder) -> None:
-    closed_port = _free_port()  # nothing listens here
+    closed_port = free_port()  # nothing listens here
     client = QdrantClient(url=f"http://127.0.0.1:{closed_port}", timeout=2, check_compatibility=False)
     down = QdrantStore(client, "vraagbaak", local=False)
-    with serve(create_app(base_settings, store=down, embedder=embedder)) as url, httpx.Client(base_url=url) as c:
+    configured = base_settings.model_copy(update={"auth": base_settings.auth.model_copy(update={"anonymous": True})})
+    with serve(create_app(configured, store=down, embedder=embedder)) as url, httpx.Client(base_url=url) as c:
         health = c.get("/healthz")
         assert health.status_code == 503
         assert health.json()["error"]["code"] == "store_unavailable"

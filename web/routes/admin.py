@@ -1,9 +1,9 @@
-"""The admin JSON API: sources, ingestion jobs and the document registry. Guarded by a bearer
-token from settings until sign-in and roles arrive (the web issue); off when no token is set."""
+"""The admin JSON API: sources, ingestion jobs and the document registry. For users with the admin
+role (an API token, or a session with its CSRF header), and for the operator's token from settings
+(`VRAAGBAAK_WEB__ADMIN_TOKEN`, for scripts and first set-up)."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -13,20 +13,10 @@ from ingest.jobs import Jobs
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.sources.catalog import SourceCatalog
-from web.deps import SettingsDep
+from web.auth import CsrfDep, require_role
 
 
-def require_admin(request: Request, settings: SettingsDep) -> None:
-    token = settings.web.admin_token
-    if token is None or not token.get_secret_value():
-        raise VraagbaakError(ErrorCode.FORBIDDEN, "The admin API is off: set VRAAGBAAK_WEB__ADMIN_TOKEN.")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
-                                                                token.get_secret_value().encode()):
-        raise VraagbaakError(ErrorCode.UNAUTHORIZED, "The admin token is missing or wrong (Authorization: Bearer …).")
-
-
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[require_role("admin"), CsrfDep])
 
 
 def _registry(request: Request) -> Registry:

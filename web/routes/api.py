@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.deps import PUBLIC_GROUPS, AssistantDep, StoreDep
+from web.auth import CsrfDep, UserDep
+from web.deps import AssistantDep, StoreDep
 from web.i18n import disclosure
 from web.schemas import AskRequest, AskResponse
 
 router = APIRouter()
 
 
-@router.post("/api/ask", response_model=AskResponse, summary="Ask a question; get a cited answer or a refusal.")
-def ask(body: AskRequest, assistant: AssistantDep) -> AskResponse:
-    answer = assistant.ask(body.question, groups=PUBLIC_GROUPS, history=[q[:1000] for q in body.history])
+@router.post("/api/ask", response_model=AskResponse, dependencies=[CsrfDep],
+             summary="Ask a question; get a cited answer or a refusal. Needs an API token (or a session and "
+                     "its X-CSRF-Token header); only documents of the caller's access groups are searched.")
+def ask(body: AskRequest, assistant: AssistantDep, user: UserDep) -> AskResponse:
+    answer = assistant.ask(body.question, groups=user.groups, history=[q[:1000] for q in body.history],
+                           user=user.user_id)
     return AskResponse.of(answer, disclosure(answer.language))
 
 

@@ -8,57 +8,47 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from core.errors import ErrorCode, VraagbaakError
-from web.deps import PUBLIC_GROUPS, AssistantDep, StoreDep, TemplatesDep
+from web.auth import CsrfDep, UserDep
+from web.deps import AssistantDep, StoreDep
 from web.i18n import texts
+from web.render import render
 from web.schemas import source_link
 
 router = APIRouter()
 
 
-def ui_language(request: Request) -> str:
-    """Dutch unless the browser prefers English."""
-    accept = request.headers.get("accept-language", "").lower()
-    first = accept.split(",")[0].strip()[:2]
-    return "en" if first == "en" else "nl"
-
-
 @router.get("/", include_in_schema=False)
-def index(request: Request, templates: TemplatesDep) -> Response:
-    lang = ui_language(request)
-    return templates.TemplateResponse(request, "index.html", {"t": texts(lang), "lang": lang, "answer": None,
-                                                              "question": ""})
+def index(request: Request, user: UserDep) -> Response:
+    return render(request, "index.html", {"answer": None, "question": ""})
 
 
-@router.post("/ask", include_in_schema=False)
-def ask(request: Request, templates: TemplatesDep, assistant: AssistantDep,
+@router.post("/ask", include_in_schema=False, dependencies=[CsrfDep])
+def ask(request: Request, assistant: AssistantDep, user: UserDep,
         question: str = Form("", max_length=20000), previous: str = Form("", max_length=1000)) -> Response:
-    answer = assistant.ask(question, groups=PUBLIC_GROUPS, history=[previous] if previous else [])
-    lang = ui_language(request)
-    context = {"t": texts(answer.language), "lang": lang, "answer": answer, "question": question,
-               "link": source_link}
+    answer = assistant.ask(question, groups=user.groups, history=[previous] if previous else [], user=user.user_id)
+    context = {"answer": answer, "question": question, "link": source_link, "t": texts(answer.language)}
     template = "_answer.html" if request.headers.get("HX-Request") else "index.html"
-    return templates.TemplateResponse(request, template, context)
+    return render(request, template, context)
 
 
 @router.get("/documents/{doc_id}", include_in_schema=False)
-def document(request: Request, doc_id: str, templates: TemplatesDep, store: StoreDep,
+def document(request: Request, doc_id: str, store: StoreDep, user: UserDep,
              chunk: str | None = Query(None, max_length=64), start: int | None = Query(None, ge=0),
              end: int | None = Query(None, ge=0)) -> Response:
-    passages = store.passages(_checked_id(doc_id), groups=PUBLIC_GROUPS)
+    passages = store.passages(_checked_id(doc_id), groups=user.groups)
     if not passages:
         raise VraagbaakError(ErrorCode.NOT_FOUND, "No such document.")
-    lang = ui_language(request)
-    return templates.TemplateResponse(request, "document.html", {
-        "t": texts(lang), "lang": lang, "passages": passages, "title": passages[0].title, "doc_id": doc_id,
+    return render(request, "document.html", {
+        "passages": passages, "title": passages[0].title, "doc_id": doc_id,
         "uri": passages[0].uri, "media_type": passages[0].media_type, "chunk": chunk, "start": start, "end": end,
         "link": _web_link(passages[0].link)})
 
 
 @router.get("/documents/{doc_id}/original", include_in_schema=False)
-def original(doc_id: str, store: StoreDep) -> Response:
+def original(doc_id: str, store: StoreDep, user: UserDep) -> Response:
     """The original file. Only PDFs open inline (so #page=N works); anything else downloads, so an
     HTML document's scripts never run on this origin."""
-    found = store.original_path(_checked_id(doc_id), groups=PUBLIC_GROUPS)
+    found = store.original_path(_checked_id(doc_id), groups=user.groups)
     if not found or not found[0] or not Path(found[0]).is_file():
         raise VraagbaakError(ErrorCode.NOT_FOUND, "The original file is not available.")
     path, media_type = Path(found[0]), found[1]

@@ -1,0 +1,7 @@
+"""Placeholder router for the admin_pages area (filled by its own work)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Interface texts per area, Dutch and English; `web.i18n.texts` merges them."""

@@ -1,0 +1,6 @@
+"""The admin pages. Keys are unique across all areas (a test checks)."""
+
+TEXTS: dict[str, dict[str, str]] = {
+    "nl": {},
+    "en": {},
+}

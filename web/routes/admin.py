@@ -15,7 +15,6 @@ from ingest.registry import Registry
 from ingest.sources.catalog import SourceCatalog
 from web.auth import CsrfDep, require_role
 
-
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[require_role("admin"), CsrfDep])
 
 

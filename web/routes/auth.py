@@ -8,8 +8,7 @@ from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from core.errors import VraagbaakError
-from web.auth import (SESSION_COOKIE, CsrfDep, SignedInDep, accounts, resolve_principal, safe_next,
-                      set_session_cookie)
+from web.auth import SESSION_COOKIE, CsrfDep, SignedInDep, accounts, resolve_principal, safe_next, set_session_cookie
 from web.render import render
 
 router = APIRouter()

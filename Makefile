@@ -19,7 +19,7 @@ export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
 help:
 	@grep -E '^#' Makefile | head -4
 
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld postgresql chromium nodejs npm
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld postgresql chromium nodejs
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
@@ -67,7 +67,15 @@ serve:
 
 demo: ingest-demo demo-users serve
 
-test: models
+# node tools for the tests (a real OpenID provider, axe-core), pinned by the lock file
+NODE_TOOLS := tests/node/node_modules/.installed
+$(NODE_TOOLS): tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null || { echo "needs npm (Debian: apt-get install npm)"; exit 1; }
+	@echo "==> installing the tests' node tools"
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: models $(NODE_TOOLS)
 	@echo "==> running the tests"
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -154,6 +154,24 @@ class OIDCSettings(BaseModel):
     verify_tls: bool = Field(True, description="Check the provider's TLS certificate (switch off only for a test provider).")
 
 
+class AuditSettings(BaseModel):
+    """The compliance audit log of answer records."""
+
+    retention_days: int | None = Field(None, ge=1, description="Answer records older than this are deleted; unset = kept.")
+
+
+class GapsSettings(BaseModel):
+    """The learning team's content-gap dashboard."""
+
+    low_confidence: float = Field(0.6, ge=0, le=1, description="Answers below this confidence count as content gaps.")
+
+
+class XAPISettings(BaseModel):
+    """Optional xAPI statements to a Learning Record Store (off while `endpoint` is unset)."""
+
+    endpoint: str | None = Field(None, description="The LRS's xAPI endpoint, e.g. https://lrs.example/xapi/.")
+
+
 class DatabaseSettings(BaseModel):
     """The application database (document registry, jobs): SQLite by default, Postgres by URL."""
 
@@ -192,6 +210,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     oidc: OIDCSettings = Field(default_factory=OIDCSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    gaps: GapsSettings = Field(default_factory=GapsSettings)
+    xapi: XAPISettings = Field(default_factory=XAPISettings)
 
     @classmethod
     def settings_customise_sources(

@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     users_list.add_argument("--json", action="store_true")
     users_sub.add_parser("demo", help="create the demo accounts (medewerker, compliance, leren, beheer) if missing")
 
+    for area in _AREA_COMMANDS:
+        area.register(commands)
+
     serve = commands.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -141,6 +144,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _area_modules() -> tuple:  # type: ignore[type-arg]
+    """Commands that live beside their area's code (each module: `NAME`, `register(commands)`, `run(args, settings)`)."""
+    from vraagbaak import cli_audit, cli_gaps
+
+    return (cli_audit, cli_gaps)
+
+
+_AREA_COMMANDS = _area_modules()
+
+
 def main(argv: list[str] | None = None) -> int:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
@@ -153,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_level)
     try:
-        return _COMMANDS[args.command](args, settings)
+        area = {m.NAME: m.run for m in _AREA_COMMANDS}
+        return {**_COMMANDS, **area}[args.command](args, settings)
     except VraagbaakError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

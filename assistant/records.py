@@ -111,6 +111,7 @@ class AnswerLog:
             model=info.model,
             prompt_version=info.prompt_version,
             timings_ms=dict(answer.timings_ms),
+            thread_id=answer.thread_id,
         )
         try:
             with self.database.session() as session:

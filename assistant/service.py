@@ -58,7 +58,7 @@ class Assistant:
                    verifier, answer_log, generators)
 
     def ask(self, question: str, groups: Sequence[str] | None, history: Sequence[str] = (),
-            user: str | None = None) -> Answer:
+            user: str | None = None, thread_id: str | None = None) -> Answer:
         """Answer one question for a user who may read `groups` (None: no restriction); `history`
         holds the thread's earlier questions, so a follow-up is understood in their context.
         With an answer log, the answer is recorded under `user`'s pseudonym (None: anonymous);
@@ -82,12 +82,13 @@ class Assistant:
             verify_ms["verify"] = round((time.perf_counter() - generated) * 1000, 1)
         timings = {"retrieve": round((retrieved - started) * 1000, 1), **answer.timings_ms, **verify_ms,
                    "total": round((time.perf_counter() - started) * 1000, 1)}
-        answer = Answer(**{**answer.__dict__, "question": question, "timings_ms": timings,
+        answer = Answer(**{**answer.__dict__, "question": question, "timings_ms": timings, "thread_id": thread_id,
                            "standalone_question": standalone if standalone != question else None})
         if self.answer_log is not None:
             info = self.generators.get(answer.generator.split(":", 1)[0], GeneratorInfo())
             try:
-                self.answer_log.record(answer, retrieval, user, info)
+                record_id = self.answer_log.record(answer, retrieval, user, info)
+                answer = Answer(**{**answer.__dict__, "record_id": record_id})
             except Exception as exc:  # the database is locked, full or gone: the user still gets the answer
                 log.warning("answer not recorded", extra=kv(error=f"{type(exc).__name__}: {exc}"[:300],
                                                                verdict=answer.verdict))

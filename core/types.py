@@ -141,6 +141,10 @@ class Answer:
     """`answered`, `partly_supported` (unsupported sentences removed or flagged) or `refused`."""
     support_rate: float | None = None
     """Share of the generated sentences that their citations support (None: not verified)."""
+    record_id: str | None = None
+    """The answer record it was stored as (None: not recorded)."""
+    thread_id: str | None = None
+    """The conversation it belongs to (follow-ups share it)."""
 
     def __post_init__(self) -> None:
         if not self.verdict:

@@ -42,6 +42,12 @@ class Jobs:
         self.database = database
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[str, IngestReport], None]] = []
+
+    def on_finished(self, listener: Callable[[str, IngestReport], None]) -> None:
+        """Call `listener(job_id, report)` after every job that succeeded (e.g. the gap dashboard re-asks
+        its questions). A failing listener is logged and never fails the job."""
+        self._listeners.append(listener)
 
     def create(self, source_id: str) -> str:
         job_id = uuid.uuid4().hex
@@ -76,6 +82,11 @@ class Jobs:
         self._update(job_id, status="succeeded", finished_at=utcnow(), current=None, chunks=report.chunks,
                      pages=report.pages, failed=len(report.failed), report=report_dict(report))
         log.info("job finished", extra=kv(job_id=job_id, source_id=source.source_id, seconds=report.seconds))
+        for listener in self._listeners:
+            try:
+                listener(job_id, report)
+            except Exception as exc:
+                log.warning("job listener failed", extra=kv(job_id=job_id, error=f"{type(exc).__name__}: {exc}"[:300]))
         return report
 
     def start(self, source_id: str, make: Callable[[], tuple[Ingestor, Source]], *, force: bool = False,

@@ -21,6 +21,7 @@ class ErrorCode(enum.Enum):
     MODEL_UNAVAILABLE = "model_unavailable"
     STORE_UNAVAILABLE = "store_unavailable"
     LLM_UNAVAILABLE = "llm_unavailable"
+    IDP_UNAVAILABLE = "idp_unavailable"
     DATASET_INVALID = "dataset_invalid"
     CONFIG_INVALID = "config_invalid"
     INTERNAL = "internal"

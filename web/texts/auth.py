@@ -11,6 +11,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "save": "Opslaan", "browser_language": "Taal van de browser",
         "role_employee": "medewerker", "role_compliance": "compliance", "role_learning": "leren & ontwikkelen",
         "role_admin": "beheerder",
+        "sso_unavailable": "De identiteitsprovider is nu niet bereikbaar. Probeer het later opnieuw of meld je aan "
+                           "met een lokaal account.",
+        "sso_expired": "De aanmelding is niet in deze browser begonnen of duurde te lang. Begin opnieuw.",
+        "sso_state": "Het antwoord van de identiteitsprovider hoort niet bij deze aanmelding. Begin opnieuw.",
+        "sso_denied": "De identiteitsprovider heeft je aanmelding geweigerd.",
+        "sso_provider_error": "De identiteitsprovider heeft de aanmelding afgebroken ({error}). Begin opnieuw.",
+        "sso_token": "Het antwoord van de identiteitsprovider kon niet worden gecontroleerd. Begin opnieuw.",
     },
     "en": {
         "sign_in": "Sign in", "username": "Username", "password": "Password",
@@ -22,5 +29,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "save": "Save", "browser_language": "The browser's language",
         "role_employee": "employee", "role_compliance": "compliance", "role_learning": "learning & development",
         "role_admin": "administrator",
+        "sso_unavailable": "The identity provider cannot be reached right now. Try again later or sign in with a "
+                           "local account.",
+        "sso_expired": "The sign-in was not started in this browser or took too long. Please start again.",
+        "sso_state": "The identity provider's answer does not belong to this sign-in. Please start again.",
+        "sso_denied": "The identity provider did not let you sign in.",
+        "sso_provider_error": "The identity provider stopped the sign-in ({error}). Please start again.",
+        "sso_token": "The identity provider's answer could not be verified. Please start again.",
     },
 }

@@ -2,21 +2,39 @@
 database with what is needed to audit it later — who asked (pseudonymously), what was retrieved and
 cited (with the version hash of each cited document), how it was generated and verified, and the
 time per stage. The compliance and content-gap views are built on these records.
+
+The records form a hash chain (tamper evidence for the audit log): each record gets the next `seq`,
+the `record_hash` of the one before it as `prev_hash`, and its own `record_hash` — SHA-256 over a
+canonical JSON of all its columns and `prev_hash`. Appends are serialised across threads and
+processes (SQLite: `BEGIN IMMEDIATE`; Postgres: a transaction-scoped advisory lock; the unique `seq`
+is the backstop). `verify_chain` recomputes it; `apply_retention` deletes old records from the start
+of the chain and leaves a checkpoint (seq and hash of the last deleted record) to verify from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from assistant.retrieve import Retrieval
-from core.db import AnswerRecord, Database
+from core.db import AnswerRecord, AuditCheckpointRow, Database, FeedbackRow, utcnow
 from core.errors import ErrorCode, VraagbaakError
 from core.logging import kv
 from core.settings import Settings
@@ -65,13 +83,15 @@ class GeneratorInfo:
 
 
 class AnswerLog:
-    """Stores answer records in the application database."""
+    """Stores answer records in the application database, each appended to the audit hash chain."""
 
     def __init__(self, database: Database, secret: str) -> None:
         if not secret:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, "The pseudonym secret must not be empty.")
         self.database = database
         self._secret = secret
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        """Called with each record's content after it is stored (e.g. xAPI statements); a failing one is logged."""
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> AnswerLog:
@@ -85,10 +105,11 @@ class AnswerLog:
 
     def record(self, answer: Answer, retrieval: Retrieval | None, user: str | None,
                info: GeneratorInfo = GeneratorInfo()) -> str:
-        """Store one answer; returns the record id. A failed write raises `VraagbaakError`
-        (STORE_UNAVAILABLE): the caller decides whether the answer may still be given."""
+        """Store one answer at the end of the chain; returns the record id. A failed write raises
+        `VraagbaakError` (STORE_UNAVAILABLE): the caller decides whether the answer may still be given."""
         hits = retrieval.hits if retrieval is not None else ()
-        row = AnswerRecord(
+        groups = {h.passage.doc_id: list(h.passage.groups) for h in hits}
+        content: dict[str, Any] = dict(
             record_id=uuid.uuid4().hex,
             user_pseudonym=self.pseudonym(user),
             question=answer.question,
@@ -100,12 +121,15 @@ class AnswerLog:
             answer=answer.text,
             confidence=float(answer.confidence),
             support_rate=answer.support_rate,
-            support=[{"sentence": i, "support": s.support, "supported": s.supported, "citations": list(s.citations)}
+            support=[{"sentence": i, "text": s.text, "support": s.support, "supported": s.supported,
+                      "citations": list(s.citations)}
                      for i, s in enumerate(answer.sentences)] if answer.answered else [],
             retrieved=[{"chunk_id": h.passage.chunk_id, "doc_id": h.passage.doc_id, "version": h.passage.version,
                         "score": float(h.score), "dense_score": float(h.dense_score)} for h in hits],
             cited=[{"number": c.number, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "version": c.version,
-                    "uri": c.uri, "quote_start": c.quote_start, "quote_end": c.quote_end, "score": float(c.score)}
+                    "uri": c.uri, "title": c.title, "page": c.page, "section": c.section, "quote": c.quote,
+                    "quote_start": c.quote_start, "quote_end": c.quote_end, "score": float(c.score),
+                    "groups": groups.get(c.doc_id, [])}
                    for c in answer.citations],
             generator=answer.generator,
             model=info.model,
@@ -114,9 +138,194 @@ class AnswerLog:
             thread_id=answer.thread_id,
         )
         try:
-            with self.database.session() as session:
-                session.add(row)
+            append(self.database, content)
         except Exception as exc:
             raise VraagbaakError(ErrorCode.STORE_UNAVAILABLE,
                                  f"The answer could not be recorded: {type(exc).__name__}: {str(exc)[:200]}") from exc
-        return row.record_id
+        for listener in self.listeners:
+            try:
+                listener(content)
+            except Exception as exc:
+                log.warning("answer listener failed", extra=kv(error=f"{type(exc).__name__}: {exc}"[:300]))
+        return content["record_id"]
+
+
+# -- the hash chain ---------------------------------------------------------------------------------
+
+GENESIS = "0" * 64
+"""The `prev_hash` of the first record of a chain that no retention has shortened."""
+
+HASH_FORMAT = 1
+"""Version of the canonical form below; part of every hash, so a future change is detectable."""
+
+CHAINED_COLUMNS = (
+    "record_id", "created_at", "user_pseudonym", "question", "standalone_question", "language", "answered",
+    "verdict", "refusal_reason", "answer", "confidence", "support_rate", "support", "retrieved", "cited",
+    "generator", "model", "prompt_version", "timings_ms", "thread_id", "seq",
+)
+"""Every column of a record except its own `record_hash` (and `prev_hash`, which is hashed beside them)."""
+
+_APPEND_ATTEMPTS = 8
+_ADVISORY_LOCK = 0x7662_6B61_7564_6974  # "vbkaudit": one lock key for the chain on Postgres
+_process_lock = threading.Lock()
+
+
+def timestamp(moment: datetime) -> str:
+    """A moment as hashed and exported: UTC with microseconds and a Z (SQLite hands back naive UTC)."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(row: AnswerRecord, seq: int | None = None) -> bytes:
+    """The bytes a record's hash is taken over: sorted-key, compact, UTF-8 JSON of
+    `{"format": 1, "record": {every chained column}, "prev_hash": …}` (`seq`: as if it stood there)."""
+    record = {name: getattr(row, name) for name in CHAINED_COLUMNS}
+    if seq is not None:
+        record["seq"] = seq
+    record["created_at"] = timestamp(row.created_at)
+    return json.dumps({"format": HASH_FORMAT, "record": record, "prev_hash": row.prev_hash}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def record_hash(row: AnswerRecord, seq: int | None = None) -> str:
+    return hashlib.sha256(canonical(row, seq)).hexdigest()
+
+
+@contextmanager
+def chain_transaction(database: Database) -> Iterator[Session]:
+    """A session that holds the chain's write lock until it commits: appends, sealing and retention
+    never interleave, across threads and processes."""
+    with _process_lock, database.session() as session:
+        connection = session.connection()
+        dialect = connection.dialect.name
+        if dialect == "sqlite":
+            raw = connection.connection.dbapi_connection
+            if not getattr(raw, "in_transaction", False):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
+        elif dialect == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+        yield session
+
+
+def _head(session: Session, *, for_update: bool = False) -> tuple[int, str]:
+    """(seq, record_hash) of the chain's last link: the newest record, else the newest checkpoint, else (0, GENESIS)."""
+    query = (select(AnswerRecord.seq, AnswerRecord.record_hash).where(AnswerRecord.seq.is_not(None))
+             .order_by(AnswerRecord.seq.desc()).limit(1))
+    if for_update and session.get_bind().dialect.name not in ("sqlite", "postgresql"):
+        query = query.with_for_update()
+    last = session.execute(query).first()
+    if last is not None:
+        return int(last.seq), str(last.record_hash)
+    checkpoint = latest_checkpoint(session)
+    return (checkpoint.seq, checkpoint.record_hash) if checkpoint else (0, GENESIS)
+
+
+def _link(session: Session, row: AnswerRecord) -> None:
+    seq, prev = _head(session, for_update=True)
+    row.seq, row.prev_hash = seq + 1, prev
+    row.record_hash = record_hash(row)
+
+
+def append(database: Database, content: dict[str, Any]) -> AnswerRecord:
+    """Insert one record as the chain's next link. A lost race on the unique `seq` (a database
+    without a lock we know) is retried."""
+    for attempt in range(_APPEND_ATTEMPTS):
+        row = AnswerRecord(**content)
+        try:
+            with chain_transaction(database) as session:
+                row.created_at = utcnow()  # under the lock: time order follows chain order
+                _link(session, row)
+                session.add(row)
+            return row
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == _APPEND_ATTEMPTS - 1:
+                raise
+            log.info("audit chain append retried", extra=kv(attempt=attempt + 1, error=type(exc).__name__))
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def seal(database: Database) -> int:
+    """Chain the records that have no `seq` yet (written before the chain existed), oldest first;
+    returns how many."""
+    sealed = 0
+    with chain_transaction(database) as session:
+        rows = session.scalars(select(AnswerRecord).where(AnswerRecord.seq.is_(None))
+                               .order_by(AnswerRecord.created_at, AnswerRecord.record_id)).all()
+        for row in rows:
+            _link(session, row)
+            session.flush()
+            sealed += 1
+    if sealed:
+        log.info("audit chain: older records sealed", extra=kv(records=sealed))
+    return sealed
+
+
+def latest_checkpoint(session: Session) -> AuditCheckpointRow | None:
+    return session.scalars(select(AuditCheckpointRow).order_by(AuditCheckpointRow.seq.desc()).limit(1)).first()
+
+
+# -- retention --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetentionResult:
+    removed: int
+    removed_total: int
+    checkpoint_seq: int | None
+    cutoff: datetime | None
+    feedback_removed: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def apply_retention(database: Database, days: int | None, *, now: datetime | None = None) -> RetentionResult:
+    """Delete the records older than `days` from the start of the chain (with their feedback), and
+    leave a checkpoint so that the rest still verifies. `None` days: nothing is deleted."""
+    with chain_transaction(database) as session:
+        checkpoint = latest_checkpoint(session)
+        total = checkpoint.removed_total if checkpoint else 0
+        if days is None:
+            return RetentionResult(0, total, checkpoint.seq if checkpoint else None, None)
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        first_young = session.scalar(select(func.min(AnswerRecord.seq)).where(AnswerRecord.created_at >= cutoff))
+        head = session.scalar(select(func.max(AnswerRecord.seq)))
+        last = (first_young - 1) if first_young is not None else head
+        start = checkpoint.seq if checkpoint else 0
+        if last is None or last <= start:
+            return RetentionResult(0, total, checkpoint.seq if checkpoint else None, cutoff)
+        last_hash = session.scalar(select(AnswerRecord.record_hash).where(AnswerRecord.seq == last))
+        if last_hash is None:
+            raise VraagbaakError(ErrorCode.CONFLICT, f"The audit chain has no record at seq {last}; run "
+                                                     "`vraagbaak audit verify` before applying retention.")
+        ids = list(session.scalars(select(AnswerRecord.record_id).where(AnswerRecord.seq <= last)))
+        feedback = 0
+        for begin in range(0, len(ids), 500):
+            feedback += session.execute(delete(FeedbackRow).where(FeedbackRow.record_id.in_(ids[begin:begin + 500]))
+                                        ).rowcount or 0
+        removed = session.execute(delete(AnswerRecord).where(AnswerRecord.seq <= last)).rowcount or 0
+        session.add(AuditCheckpointRow(seq=last, record_hash=last_hash, removed=removed, removed_total=total + removed,
+                                       cutoff=cutoff, created_at=utcnow()))
+    log.info("audit retention applied", extra=kv(removed=removed, checkpoint_seq=last, days=days))
+    return RetentionResult(removed, total + removed, last, cutoff, feedback)
+
+
+def retention_status(database: Database) -> dict[str, Any]:
+    """Records removed by retention so far, the checkpoint, and the oldest record kept."""
+    with database.session() as session:
+        checkpoint = latest_checkpoint(session)
+        oldest = session.scalar(select(func.min(AnswerRecord.created_at)))
+        count = session.scalar(select(func.count()).select_from(AnswerRecord)) or 0
+    return {"removed_total": checkpoint.removed_total if checkpoint else 0,
+            "checkpoint_seq": checkpoint.seq if checkpoint else None,
+            "last_run": timestamp(checkpoint.created_at) if checkpoint else None,
+            "oldest_record": timestamp(oldest) if oldest else None, "records": count}
+
+
+def prepare_chain(database: Database, retention_days: int | None) -> None:
+    """At start-up: seal records written before the chain existed, then apply retention. Failures are
+    logged, never fatal: answering questions matters more."""
+    try:
+        seal(database)
+        if retention_days is not None:
+            apply_retention(database, retention_days)
+    except Exception as exc:
+        log.warning("audit chain not prepared", extra=kv(error=f"{type(exc).__name__}: {exc}"[:300]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from importlib import resources
 
 from assistant.cite import citation
@@ -54,8 +55,8 @@ class LLMGenerator:
         self.template = load_prompt()
         # Chat endpoint (the server applies the model's chat template); no function calling; one
         # try only (a retry would double the wait before the extractive fallback). `timeout` bounds
-        # connecting and each wait for data; the answer is not streamed, so it bounds the whole
-        # generation too.
+        # connecting and each wait for data; `generate` waits for the whole answer, so there it bounds
+        # the whole generation too (`stream` checks the total itself).
         self.llm = OpenAILike(
             model=settings.model, api_base=settings.base_url.rstrip("/"),
             api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
@@ -80,17 +81,50 @@ class LLMGenerator:
             response = self.llm.chat([ChatMessage(role="user", content=self.prompt(question, retrieval))])
             text = (response.message.content or "").strip()
         except Exception as exc:  # the server is down, slow or answers garbage: quote instead
-            log.warning("llm failed; extractive fallback", extra=kv(error=type(exc).__name__,
-                                                                    seconds=round(time.perf_counter() - started, 2)))
-            answer = self.fallback.generate(question, retrieval)
-            notice = message("llm_fallback", retrieval.language)
-            if answer.notice:  # e.g. the sources are in another language
-                notice = f"{notice} {answer.notice}"
-            return Answer(**{**answer.__dict__, "notice": notice})
+            return self._fallback(question, retrieval, exc, started)
         timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
         return self.parse(question, retrieval, text, timings)
 
-    def parse(self, question: str, retrieval: Retrieval, text: str, timings: dict[str, float]) -> Answer:
+    def stream(self, question: str, retrieval: Retrieval) -> Iterator[Answer]:
+        """`generate` while the model writes (the server streams tokens): a draft answer each time
+        a sentence is complete, the parsed answer last. A sentence is held back until the next one
+        has begun, since its citation markers may follow its full stop. `timeout_s` bounds the whole
+        generation here too; a failure at any point gives the extractive answer, as `generate` does."""
+        started = time.perf_counter()
+        if not retrieval.hits:
+            yield refusal(question, retrieval.language, retrieval, "no_results", self.name, {})
+            return
+        text, stable = "", 0
+        try:
+            from llama_index.core.llms import ChatMessage
+
+            for chunk in self.llm.stream_chat([ChatMessage(role="user", content=self.prompt(question, retrieval))]):
+                if time.perf_counter() - started > self.settings.timeout_s:
+                    raise TimeoutError(f"the answer took longer than {self.settings.timeout_s} s")
+                text += chunk.delta or ""
+                claims = _claims(_THINKING.sub("", text))
+                if len(claims) - 1 > stable:
+                    stable = len(claims) - 1
+                    draft = self.parse(question, retrieval, "\n".join(claims[:stable]), {}, quiet=True)
+                    if draft.answered:
+                        yield draft
+        except Exception as exc:  # the server is down, slow or breaks off: quote instead
+            yield self._fallback(question, retrieval, exc, started)
+            return
+        timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
+        yield self.parse(question, retrieval, text.strip(), timings)
+
+    def _fallback(self, question: str, retrieval: Retrieval, exc: Exception, started: float) -> Answer:
+        log.warning("llm failed; extractive fallback", extra=kv(error=type(exc).__name__,
+                                                                seconds=round(time.perf_counter() - started, 2)))
+        answer = self.fallback.generate(question, retrieval)
+        notice = message("llm_fallback", retrieval.language)
+        if answer.notice:  # e.g. the sources are in another language
+            notice = f"{notice} {answer.notice}"
+        return Answer(**{**answer.__dict__, "notice": notice})
+
+    def parse(self, question: str, retrieval: Retrieval, text: str, timings: dict[str, float],
+              quiet: bool = False) -> Answer:
         """Turn the model's text into cited sentences; drop sentences that cite nothing valid.
 
         Only passages 1..n that the model was given may be cited: other numbers are removed, and a
@@ -120,7 +154,7 @@ class LLMGenerator:
                     citations.append(citation(renumber[n], hit, start, end))
                 numbers.append(renumber[n])
             sentences.append(AnswerSentence(clean, tuple(numbers)))
-        if dropped:
+        if dropped and not quiet:
             log.info("llm sentences without a valid citation dropped", extra=kv(dropped=dropped, kept=len(sentences)))
         if not sentences:
             return refusal(question, retrieval.language, retrieval, "unsupported", self.name, timings)

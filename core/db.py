@@ -233,8 +233,8 @@ class Database:
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Database:
         """Connect, and bring the schema to the newest migration."""
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):  # file: = a URI, opened as is
+            Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
         if url in ("sqlite://", "sqlite:///:memory:"):
             engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
@@ -290,3 +290,20 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+class AuditCheckpointRow(Base):
+    """Where the audit hash chain now starts: retention deleted the records up to `seq`, the last of which
+    had `record_hash`; `vraagbaak audit verify` starts from the newest checkpoint (assistant/records.py)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    checkpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    removed: Mapped[int] = mapped_column(Integer)
+    """Records deleted by this run."""
+    removed_total: Mapped[int] = mapped_column(Integer)
+    """Records deleted by retention so far, this run included."""
+    cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

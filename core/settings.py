@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 WELL_KNOWN_ENV = {
@@ -64,6 +64,7 @@ class IngestSettings(BaseModel):
         True, description="Parse files in worker processes with the time and memory limits below (CLI and admin jobs).",
     )
     sources_file: Path | None = Field(None, description="YAML file that configures the sources; default `sources.yml` in the working folder if it exists.")
+    schedule_tick_s: float = Field(30.0, gt=0, le=3600, description="How often the web app's scheduler looks for sources whose `schedule_minutes` have passed, seconds.")
 
 
 class RetrievalSettings(BaseModel):
@@ -152,6 +153,21 @@ class OIDCSettings(BaseModel):
     default_roles: list[str] = Field(default_factory=lambda: ["employee"], description="Roles of an SSO user whose token names none.")
     label: str = Field("Single sign-on", description="Text of the sign-in button.")
     verify_tls: bool = Field(True, description="Check the provider's TLS certificate (switch off only for a test provider).")
+    redirect_uri: str | None = Field(
+        None, description="The callback URL registered at the provider; unset = this site's /login/sso/callback as the request reached it.",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds to wait for the provider (discovery, keys, token, userinfo).")
+    state_secret: SecretStr | None = Field(
+        None, description="Key that signs the short-lived sign-in cookie (state, nonce, PKCE verifier); unset = derived from the installation key in DATA_DIR (set it when several instances share one site).",
+    )
+
+    @field_validator("default_roles")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+        return roles
 
 
 class AuditSettings(BaseModel):
@@ -164,12 +180,26 @@ class GapsSettings(BaseModel):
     """The learning team's content-gap dashboard."""
 
     low_confidence: float = Field(0.6, ge=0, le=1, description="Answers below this confidence count as content gaps.")
+    distance_threshold: float = Field(
+        0.76, gt=0, lt=2, description="Cosine distance (of centred question vectors) under which questions join one topic; lower = more, tighter topics.")
+    match_similarity: float = Field(
+        0.7, ge=0, le=1, description="Least centroid similarity for a new cluster to continue a stored topic (keeping its owner and status).")
+    window_days: int = Field(365, ge=1, description="Only questions of the last this many days are clustered.")
+    max_questions: int = Field(5000, ge=10, le=50_000, description="Most questions clustered (the newest); bounds memory and time.")
+    recheck_limit: int = Field(10, ge=1, le=200, description="Most distinct questions per topic asked again after new content is ingested.")
+    trend_weeks: int = Field(12, ge=2, le=104, description="Weeks shown in a topic's trend plot.")
 
 
 class XAPISettings(BaseModel):
     """Optional xAPI statements to a Learning Record Store (off while `endpoint` is unset)."""
 
     endpoint: str | None = Field(None, description="The LRS's xAPI endpoint, e.g. https://lrs.example/xapi/.")
+    username: str | None = Field(None, description="User name (key) for the LRS's basic authentication.")
+    password: SecretStr | None = Field(None, description="Password (secret) for the LRS's basic authentication.")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds to wait for the LRS per request.")
+    site: str | None = Field(
+        None, description="This installation's public URL: the actor account's homePage and the base of activity ids; default http://WEB_HOST:WEB_PORT.")
+    queue_size: int = Field(1000, ge=1, le=100_000, description="Statements waiting to be sent; when full, new ones are dropped (and logged).")
 
 
 class DatabaseSettings(BaseModel):

@@ -7,22 +7,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.db import Database, JobRow, utcnow
+from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.logging import kv
 from core.settings import IngestSettings
+from core.store import QdrantStore
 from core.types import IngestReport
 from ingest.isolate import ParsePool
 from ingest.pipeline import Ingestor, Progress, ProgressCallback
-from ingest.registry import _aware
-from ingest.sources.base import Source
+from ingest.registry import Registry, _aware
+from ingest.sources.base import Source, SourceItem
+from ingest.sources.catalog import SourceCatalog
+from ingest.sources.config import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +111,10 @@ class Jobs:
                         if pool is not None:
                             ingestor.parse = pool.parse
                         self.run(job_id, ingestor, source, force=force)
-                except Exception:  # recorded in the job row by run()
+                except Exception as exc:  # recorded in the job row by run(), unless it failed before
+                    if self.get(job_id)["status"] == "queued":  # e.g. the parse workers did not start
+                        message = exc.message if isinstance(exc, VraagbaakError) else f"{type(exc).__name__}: {exc}"
+                        self._update(job_id, status="failed", error=message[:500], finished_at=utcnow())
                     log.debug("background job ended with an error", extra=kv(job_id=job_id))
 
             thread = threading.Thread(target=work, name=f"ingest-{source_id}", daemon=True)
@@ -153,6 +160,20 @@ class Jobs:
         with self.database.session() as session:
             return [_job_dict(row) for row in session.scalars(query)]
 
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """source_id → that source's most recent job."""
+        newest = (select(JobRow.source_id, func.max(JobRow.created_at).label("at"))
+                  .group_by(JobRow.source_id).subquery())
+        query = select(JobRow).join(newest, (JobRow.source_id == newest.c.source_id)
+                                    & (JobRow.created_at == newest.c.at))
+        with self.database.session() as session:
+            return {row.source_id: _job_dict(row) for row in session.scalars(query)}
+
+    def status_counts(self) -> dict[str, int]:
+        """Number of jobs per status (queued, running, succeeded, failed, interrupted)."""
+        with self.database.session() as session:
+            return dict(session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all())
+
     def _update(self, job_id: str, **fields: Any) -> None:
         with self.database.session() as session:
             row = session.get(JobRow, job_id)
@@ -175,3 +196,59 @@ def _job_dict(row: JobRow) -> dict[str, Any]:
             "failed": row.failed, "current": row.current, "error": row.error, "elapsed_s": round(elapsed, 1),
             "files_per_s": round(rate, 2), "eta_s": round(eta, 1) if eta is not None else None,
             "report": row.report}
+
+
+class OnlySource(Source):
+    """Some items of another source, by uri: re-indexes single documents. Its listing is never
+    complete, so a run over it removes nothing."""
+
+    kind = "only"
+
+    def __init__(self, inner: Source, uris: Collection[str]) -> None:
+        super().__init__(inner.source_id, groups=inner.groups)
+        self.inner = inner
+        self.uris = frozenset(uris)
+
+    def estimate(self) -> int:
+        return len(self.uris)
+
+    @property
+    def sidecar_warnings(self) -> list[str]:
+        return list(getattr(self.inner, "sidecar_warnings", ()))
+
+    def scan(self, previous: Mapping[str, Mapping[str, Any]]) -> Iterator[SourceItem]:
+        self.complete = False
+        for item in self.inner.scan(previous):
+            if item.uri in self.uris:
+                yield item
+
+
+@dataclass(frozen=True)
+class SourceRunner:
+    """Starts background jobs for configured sources with the app's store, model and settings —
+    for the admin API and pages, and for the scheduler."""
+
+    jobs: Jobs
+    catalog: SourceCatalog
+    registry: Registry
+    store: QdrantStore
+    embedder: Embedder
+    settings: IngestSettings
+
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.store, self.embedder, self.settings, self.registry)
+
+    def start(self, source_id: str, *, force: bool = False, only: Collection[str] = ()) -> str:
+        """Start a job over a source, or with `only` over just those uris of it (forced, nothing
+        removed). NOT_FOUND for an unknown source, CONFLICT while one of its jobs runs."""
+        config = self.catalog.get(source_id)
+        if only and isinstance(config, WebConfig):  # fetch just those pages, not the whole site
+            config = config.model_copy(update={"start_urls": sorted(only), "sitemap": None, "max_depth": 0,
+                                               "max_pages": len(only)})
+
+        def make() -> tuple[Ingestor, Source]:
+            source = config.build()
+            return self.ingestor(), OnlySource(source, only) if only else source
+
+        isolate = self.settings if self.settings.isolate_parsing else None
+        return self.jobs.start(source_id, make, force=force or bool(only), isolate=isolate)

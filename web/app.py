@@ -19,10 +19,12 @@ from core.embedding import Embedder, load_embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.settings import Settings
 from core.store import QdrantStore
-from ingest.jobs import Jobs
+from ingest.jobs import Jobs, SourceRunner
 from ingest.registry import Registry
+from ingest.schedule import Scheduler
 from ingest.sources.catalog import SourceCatalog
 from web.errors import install_error_handlers
+from web.pending import PendingQuestions
 from web.routes import admin, admin_pages, api, auth, compliance, learning, pages, sso
 
 log = logging.getLogger(__name__)
@@ -66,10 +68,19 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
         app.state.jobs = Jobs(app.state.database)
         app.state.jobs.interrupted()
         app.state.ingestor = None
+        app.state.runner = SourceRunner(app.state.jobs, app.state.catalog, app.state.registry, app.state.store,
+                                        app.state.embedder, settings.ingest)
+        app.state.scheduler = Scheduler(app.state.catalog, app.state.jobs, app.state.runner.start,
+                                        tick_s=settings.ingest.schedule_tick_s)
+        app.state.scheduler.start()
+        learning.start(app)  # the gap dashboard's service, its jobs listener, xAPI statements
+        compliance.start(app)  # seal older answer records into the audit chain; apply retention
         log.info("app ready")
         try:
             yield
         finally:
+            app.state.scheduler.stop()
+            learning.stop(app)
             if own_store:
                 app.state.store.close()
             app.state.database.close()
@@ -78,6 +89,7 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
                   description="Answers questions from the organisation's own documents, with citations.")
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.pending = PendingQuestions()  # questions waiting for their answer stream (web/pending.py)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     install_error_handlers(app)
 

@@ -37,6 +37,8 @@ class _SourceConfig(BaseModel):
     id: str = Field(pattern=SOURCE_ID, description="Stable id: lower case letters, digits, `-`, `_`, `.`.")
     groups: list[str] = Field(default_factory=list, description="Access groups of the source's documents.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Metadata for every document (lifecycle keys).")
+    schedule_minutes: int | None = Field(None, ge=1, le=525_600,
+                                         description="Start a job every this many minutes (ingest/schedule.py); unset = by hand.")
 
 
 class FolderConfig(_SourceConfig):
@@ -70,7 +72,8 @@ class WebConfig(_SourceConfig):
 
         if not self.start_urls and not self.sitemap:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"source '{self.id}': give start_urls or a sitemap")
-        options = self.model_dump(exclude={"id", "kind", "groups", "metadata"}, exclude_none=True)
+        options = self.model_dump(exclude={"id", "kind", "groups", "metadata", "schedule_minutes"},
+                                  exclude_none=True)
         return WebSource(self.id, groups=tuple(self.groups), metadata=self.metadata, **options)
 
 

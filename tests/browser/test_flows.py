@@ -35,3 +35,49 @@ def test_employee_asks_and_opens_a_citation(new_page) -> None:  # type: ignore[n
     page.wait_for_url(re.compile(r"/documents/"))
     assert page.locator("mark").first.inner_text()
     check_accessibility(page, "source-viewer")
+
+
+def test_thumbs_down_then_the_gap_dashboard_then_the_audit_export(new_page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An employee's unanswered question, rated down, reaches the learning team's dashboard and the compliance
+    team's audit log and export."""
+    question = "Kan ik een leaseauto van de zaak krijgen?"
+    employee = new_page(width=390, height=844)  # a phone
+    sign_in(employee, "emma")
+    employee.locator("#question").fill(question)
+    employee.get_by_role("button", name="Vraag", exact=True).click()
+    answer = employee.locator("#answer article.answer")
+    answer.wait_for()
+    assert answer.get_attribute("data-answered") == "false"
+    assert employee.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    employee.locator("#feedback-comment").fill("Dit wil ik echt weten")
+    employee.locator(".thumbs-down").click()
+    employee.locator(".thumbs-down[aria-pressed='true']").wait_for()
+    check_accessibility(employee, "ask-refused-phone")
+
+    learning = new_page()
+    sign_in(learning, "lars")
+    learning.get_by_role("link", name="Kennislacunes").click()
+    learning.get_by_role("button", name="Nu opnieuw groeperen").click()
+    learning.locator("#gap-status .gap-running").wait_for(state="detached", timeout=120_000)
+    learning.reload()
+    topic = learning.locator("article.gap-topic").filter(has_text="leaseauto")
+    topic.first.wait_for()
+    check_accessibility(learning, "learning-dashboard")
+    topic.first.locator("h3 a").click()
+    assert question in learning.locator("main").inner_text()
+    check_accessibility(learning, "learning-topic")
+
+    compliance = new_page()
+    sign_in(compliance, "carla")
+    compliance.get_by_role("link", name="Audit").click()
+    compliance.get_by_role("link", name=question).first.wait_for()
+    check_accessibility(compliance, "compliance-log")
+    with compliance.expect_download() as download:
+        compliance.get_by_role("link", name="CSV").click()
+    saved = tmp_path / "audit.csv"
+    download.value.save_as(saved)
+    exported = saved.read_text(encoding="utf-8")
+    assert question in exported and "refused" in exported
+    compliance.get_by_role("link", name=question).first.click()
+    assert "Dit wil ik echt weten" in compliance.locator("main").inner_text()  # the feedback on the record
+    check_accessibility(compliance, "compliance-record")

@@ -98,7 +98,8 @@ def test_folder_source_job_runs_to_the_end_with_progress_and_registry(admin: htt
     assert admin.get("/api/admin/documents", params={"source": "hr"}).json()["counts"]["indexed"] == 0
 
 
-def test_intranet_crawl_job_indexes_pages_answers_from_them_and_follows_changes(admin: httpx.Client) -> None:
+def test_intranet_crawl_job_indexes_pages_answers_from_them_and_follows_changes(admin: httpx.Client,
+                                                                               settings: Settings) -> None:
     with Intranet(slow_s=1.0) as site:
         body = {"id": "intranet", "kind": "web", "start_urls": [site.url("/")], "delay_s": 0.02, "timeout_s": 0.5}
         assert admin.post("/api/admin/sources", json=body).status_code == 201
@@ -109,12 +110,15 @@ def test_intranet_crawl_job_indexes_pages_answers_from_them_and_follows_changes(
         assert not any("/prive/" in uri for uri in report["new"])
         assert [f["uri"] for f in report["failed"]] == [site.url("/traag")]  # too slow: reported, run went on
 
-        answer = admin.post("/api/ask", json={"question": "Hoeveel vakantie-uren heb ik bij een volledig dienstverband?"})
+        make_user(settings.database_url, "reader")  # the operator's admin token is for the admin API only
+        reader = {"Authorization": f"Bearer {api_token(settings.database_url, 'reader')}"}
+        answer = admin.post("/api/ask", json={"question": "Hoeveel vakantie-uren heb ik bij een volledig dienstverband?"},
+                            headers=reader)
         assert answer.status_code == 200
         data = answer.json()
         assert data["answered"] and "165" in data["answer"]
         cited = next(c for c in data["citations"] if c["uri"] == site.url("/verlof"))
-        viewer = admin.get(f"/documents/{cited['document_id']}")  # the source viewer links to the page itself
+        viewer = admin.get(f"/documents/{cited['document_id']}", headers=reader)  # the source viewer links to the page itself
         assert viewer.status_code == 200 and f'href="{site.url("/verlof")}"' in viewer.text
 
         second = _finish(admin, admin.post("/api/admin/sources/intranet/jobs").json())["report"]

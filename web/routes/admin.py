@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from core.errors import ErrorCode, VraagbaakError
-from ingest.jobs import Jobs
+from ingest.erasure import ErasureReport, erase_document
+from ingest.jobs import Jobs, SourceRunner
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.sources.catalog import SourceCatalog
@@ -37,10 +38,34 @@ def _ingestor(request: Request) -> Ingestor:
     return state.ingestor
 
 
+def _runner(request: Request) -> SourceRunner:
+    return request.app.state.runner
+
+
 RegistryDep = Annotated[Registry, Depends(_registry)]
 CatalogDep = Annotated[SourceCatalog, Depends(_catalog)]
 JobsDep = Annotated[Jobs, Depends(_jobs)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
+RunnerDep = Annotated[SourceRunner, Depends(_runner)]
+
+
+def reindex(runner: SourceRunner, doc_id: str) -> str:
+    """Start a job that re-indexes one document (forced); a package's lesson re-reads its package."""
+    entry = runner.registry.get(doc_id)
+    if entry is None:
+        raise VraagbaakError(ErrorCode.NOT_FOUND, f"No document '{doc_id}' in the registry.")
+    return runner.start(entry.source_id, only={entry.uri.split("!", 1)[0]})
+
+
+def erase(request: Request, doc_id: str) -> ErasureReport:
+    """Erase a document from the store, the registry, derived data and registered caches
+    (`app.state.erasure_hooks`: name → callable(doc_id) → entries dropped). CONFLICT while a job
+    runs over its source (it could write the document back)."""
+    state = request.app.state
+    entry = state.registry.get(doc_id)
+    if entry is not None and state.jobs.active(entry.source_id):
+        raise VraagbaakError(ErrorCode.CONFLICT, f"An ingestion job for '{entry.source_id}' is running; wait for it.")
+    return erase_document(_ingestor(request), state.database, doc_id, getattr(state, "erasure_hooks", None))
 
 
 @router.get("/sources", summary="Configured sources with their document counts.")
@@ -72,17 +97,8 @@ def remove_source(source_id: str, catalog: CatalogDep, ingestor: IngestorDep, jo
 
 
 @router.post("/sources/{source_id}/jobs", status_code=202, summary="Start an ingestion job for a source.")
-def start_job(source_id: str, catalog: CatalogDep, jobs: JobsDep, request: Request, force: bool = False
-              ) -> dict[str, Any]:
-    config = catalog.get(source_id)
-    state = request.app.state
-    settings = state.settings.ingest
-
-    def make():  # type: ignore[no-untyped-def]
-        return Ingestor(state.store, state.embedder, settings, state.registry), config.build()
-
-    job_id = jobs.start(source_id, make, force=force, isolate=settings if settings.isolate_parsing else None)
-    return jobs.get(job_id)
+def start_job(source_id: str, runner: RunnerDep, jobs: JobsDep, force: bool = False) -> dict[str, Any]:
+    return jobs.get(runner.start(source_id, force=force))
 
 
 @router.get("/jobs", summary="Recent ingestion jobs, newest first.")
@@ -112,8 +128,19 @@ def get_document(doc_id: str, registry: RegistryDep) -> dict[str, Any]:
     return entry.as_dict()
 
 
-@router.delete("/documents/{doc_id}", status_code=204, summary="Erase a document from the store and the registry.")
-def erase_document(doc_id: str, ingestor: IngestorDep) -> Response:
-    if not ingestor.erase_document(doc_id):
-        raise VraagbaakError(ErrorCode.NOT_FOUND, f"No document '{doc_id}' in the registry.")
+@router.post("/documents/{doc_id}/reindex", status_code=202,
+             summary="Start a job that re-indexes one document (forced; a lesson re-reads its package).")
+def reindex_document(doc_id: str, runner: RunnerDep, jobs: JobsDep) -> dict[str, Any]:
+    return jobs.get(reindex(runner, doc_id))
+
+
+@router.delete("/documents/{doc_id}", status_code=204,
+               summary="Erase a document from the store, the registry, derived data and caches (answer records stay).")
+def erase_document_route(doc_id: str, request: Request) -> Response:
+    erase(request, doc_id)
     return Response(status_code=204)
+
+
+@router.post("/documents/{doc_id}/erase", summary="Erase a document as DELETE does, and say what was removed where.")
+def erase_with_report(doc_id: str, request: Request) -> dict[str, Any]:
+    return erase(request, doc_id).as_dict()

@@ -14,7 +14,7 @@ export UNSTRUCTURED_DISABLE_NOTICE := 1
 export TOKENIZERS_PARALLELISM := false
 export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test install system-packages models ingest-demo demo-users serve bench lint clean help
+.PHONY: demo test install system-packages models ingest-demo demo-users serve screenshots bench lint clean help
 
 help:
 	@grep -E '^#' Makefile | head -4
@@ -78,6 +78,10 @@ $(NODE_TOOLS): tests/node/package.json tests/node/package-lock.json
 test: models $(NODE_TOOLS)
 	@echo "==> running the tests"
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the browser tests again, saving a screenshot of every main page into docs/screenshots/
+screenshots: models $(NODE_TOOLS)
+	VRAAGBAAK_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
 
 bench: models
 	$(PY) bench/pdf_parsers.py

@@ -49,3 +49,8 @@ def test_admin_starts_an_ingestion_job_and_watches_it_finish(new_page, tmp_path:
     assert page.locator("main table").inner_text().count("indexed") + page.locator("main table").inner_text().count(
         "geïndexeerd") >= 3
     check_accessibility(page, "admin-documents")
+    for path, name in (("/admin/users", "admin-users"), ("/admin/groups", "admin-groups"),
+                       ("/admin/settings", "admin-settings"), ("/admin/jobs", "admin-jobs"),
+                       ("/admin/sources", "admin-sources")):
+        page.goto(path)
+        check_accessibility(page, name)

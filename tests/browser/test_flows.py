@@ -35,6 +35,8 @@ def test_employee_asks_and_opens_a_citation(new_page) -> None:  # type: ignore[n
     page.wait_for_url(re.compile(r"/documents/"))
     assert page.locator("mark").first.inner_text()
     check_accessibility(page, "source-viewer")
+    page.goto("/account")
+    check_accessibility(page, "account")
 
 
 def test_thumbs_down_then_the_gap_dashboard_then_the_audit_export(new_page, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -81,3 +83,5 @@ def test_thumbs_down_then_the_gap_dashboard_then_the_audit_export(new_page, tmp_
     compliance.get_by_role("link", name=question).first.click()
     assert "Dit wil ik echt weten" in compliance.locator("main").inner_text()  # the feedback on the record
     check_accessibility(compliance, "compliance-record")
+    compliance.goto("/compliance/most-cited")
+    check_accessibility(compliance, "compliance-most-cited")

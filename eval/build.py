@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.db import Database
 from core.errors import ErrorCode, VraagbaakError
 from core.language import detect_language
 
@@ -28,6 +29,9 @@ class AnswerRecord:
     refused: bool
     language: str = ""
     record_id: str = ""
+    decision: str | None = None
+    """An expert's decision already taken (accepted | rejected), None: still to review."""
+    cited_doc_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -64,10 +68,10 @@ def propose(records: Iterable[AnswerRecord]) -> tuple[list[dict], BuildSummary]:
                 "language": record.language or detect_language(record.question, "nl")}
         if record.refused:
             line = {**base, "answerable": False, "expected_documents": [],
-                    "origin": "refused", "review": "proposed"}
+                    "origin": "refused", "review": record.decision or "proposed"}
         elif record.thumbs is not None and record.thumbs > 0 and record.cited_documents:
             line = {**base, "answerable": True, "expected_documents": list(dict.fromkeys(record.cited_documents)),
-                    "reference_answer": record.answer, "origin": "thumbs up", "review": "proposed"}
+                    "reference_answer": record.answer, "origin": "thumbs up", "review": record.decision or "proposed"}
         else:
             skip("thumbs down" if record.thumbs is not None and record.thumbs < 0 else
                  "answered without thumbs up" if record.cited_documents else "no cited documents")
@@ -113,26 +117,40 @@ def read_records(path: Path) -> list[AnswerRecord]:
     return records
 
 
-def records_from_database(url: str) -> list[AnswerRecord]:
-    """Every stored answer record, oldest first, as build input."""
+def records_from_database(source: str | Database) -> list[AnswerRecord]:
+    """Every stored answer record, oldest first, as build input: with the asker's latest thumbs (feedback)
+    and any review decision already taken (/review)."""
     from sqlalchemy import select
 
     from core.db import AnswerRecord as StoredRecord
-    from core.db import Database
+    from core.db import Database, FeedbackRow, GoldReviewRow
 
-    database = Database.open(url)
+    database = Database.open(source) if isinstance(source, str) else source
     try:
         with database.session() as session:
+            thumbs = {row.record_id: row.rating for row in
+                      session.scalars(select(FeedbackRow).order_by(FeedbackRow.created_at))}
+            decisions = {row.record_id: row.decision for row in session.scalars(select(GoldReviewRow))}
             rows = list(session.scalars(select(StoredRecord).order_by(StoredRecord.created_at)))
             return [AnswerRecord(row.question, row.answer, tuple(dict.fromkeys(c["uri"] for c in row.cited or [])),
-                                 None, not row.answered, row.language, row.record_id) for row in rows]
+                                 thumbs.get(row.record_id), not row.answered, row.language, row.record_id,
+                                 decisions.get(row.record_id),
+                                 tuple(dict.fromkeys(c["doc_id"] for c in row.cited or [])))
+                    for row in rows]
     finally:
-        database.close()
+        if isinstance(source, str):
+            database.close()
 
 
-def build_from_file(records: Path | list[AnswerRecord], out: Path) -> BuildSummary:
-    """Propose a set from a JSONL file of records (or records already read) into `out`."""
+def build_from_file(records: Path | list[AnswerRecord], out: Path, *, accepted_only: bool = False) -> BuildSummary:
+    """Propose a set from a JSONL file of records (or records already read) into `out`; with
+    `accepted_only`, only the items an expert accepted (their `review` field says `accepted`)."""
     lines, summary = propose(read_records(records) if isinstance(records, Path) else records)
+    if accepted_only:
+        lines = [line for line in lines if line["review"] == "accepted"]
+        summary.candidates = len(lines)
+        summary.answerable = sum(line["answerable"] for line in lines)
+        summary.unanswerable = summary.candidates - summary.answerable
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
     return summary

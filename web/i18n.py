@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from web.texts import admin, auth, common, compliance, employee, learning
+from web.texts import admin, auth, common, compliance, employee, learning, review
 
-AREAS = (common, auth, employee, compliance, learning, admin)
+AREAS = (common, auth, employee, compliance, learning, admin, review)
 LANGUAGES = ("nl", "en")
 
 

@@ -68,6 +68,9 @@ def test_thumbs_down_then_the_gap_dashboard_then_the_audit_export(new_page, tmp_
     topic.first.locator("h3 a").click()
     assert question in learning.locator("main").inner_text()
     check_accessibility(learning, "learning-topic")
+    learning.get_by_role("link", name="Gouden set").click()
+    assert question in learning.locator("main").inner_text()  # the refusal is proposed as an unanswerable item
+    check_accessibility(learning, "review")
 
     compliance = new_page()
     sign_in(compliance, "carla")

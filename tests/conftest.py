@@ -35,9 +35,13 @@ def shared_data(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    """Settings from the environment (the Makefile sets VRAAGBAAK_DATA_DIR), LLM switched off."""
+    """Settings from the environment (the Makefile sets VRAAGBAAK_DATA_DIR), LLM switched off, rate limits
+    off (every test comes from 127.0.0.1 and some ask many questions as one user; the limits' own tests and
+    the attack tests set them)."""
     settings = Settings()
-    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"base_url": None})})
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"base_url": None}),
+                                       "limits": settings.limits.model_copy(update={
+                                           "per_user": 0, "per_ip": 0, "sign_in_per_ip": 0})})
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import ErrorCode, VraagbaakError
@@ -28,6 +30,33 @@ STATUS = {
 }
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="What went wrong, for programs (`not_found`, `rate_limited`, …).")
+    message: str = Field(description="What went wrong, for people.")
+
+
+class ErrorBody(BaseModel):
+    """Every JSON error: `{"error": {"code": …, "message": …}}`."""
+
+    error: ErrorDetail
+
+
+_MEANING = {400: "The request is malformed.", 401: "No valid API token (or session).",
+            403: "The caller lacks the role, or a cookie call lacks its CSRF token.", 404: "No such item (for you).",
+            409: "Conflicts with work in progress.", 413: "The request body is too large.",
+            422: "A parameter or body field is invalid.", 429: "Over a rate limit; see `Retry-After`.",
+            503: "The store (or another backend) is unavailable."}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the error statuses a route can answer (the JSON error body)."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
+
+
+COMMON_ERRORS = error_responses(400, 401, 403, 413, 422)
+"""What any API route can answer: a malformed or oversized request, no or too little authority."""
+
+
 def _wants_json(request: Request) -> bool:
     path = request.url.path
     return path.startswith("/api/") or path == "/healthz" or "application/json" in request.headers.get("accept", "")
@@ -45,6 +74,14 @@ def _render(request: Request, status: int, code: str, message: str) -> Response:
     template = "_error.html" if request.headers.get("HX-Request") else "error.html"
     # htmx swaps only 2xx responses by default; the fragment still carries the status for tools
     return render(request, template, {"status": status, "message": message, "code": code}, status_code=status)
+
+
+def error_response(request: Request, status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    """An error answered from outside the exception handlers (middleware): JSON, fragment or page."""
+    response = _render(request, status, code, message)
+    response.headers.update(headers or {})
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -15,8 +15,10 @@ from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.sources.catalog import SourceCatalog
 from web.auth import CsrfDep, require_role
+from web.errors import error_responses
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[require_role("admin"), CsrfDep])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[require_role("admin"), CsrfDep],
+                   responses=error_responses(404, 409))
 
 
 def _registry(request: Request) -> Registry:

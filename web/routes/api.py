@@ -8,13 +8,14 @@ from assistant.feedback import FeedbackLog
 from assistant.threads import Threads, new_thread_id
 from web.auth import CsrfDep, UserDep
 from web.deps import AssistantDep, SettingsDep, StoreDep
+from web.errors import error_responses
 from web.i18n import disclosure
 from web.schemas import AskRequest, AskResponse, FeedbackRequest, FeedbackResponse
 
 router = APIRouter()
 
 
-@router.post("/api/ask", response_model=AskResponse, dependencies=[CsrfDep],
+@router.post("/api/ask", response_model=AskResponse, dependencies=[CsrfDep], responses=error_responses(429, 503),
              summary="Ask a question; get a cited answer or a refusal. Needs an API token (or a session and "
                      "its X-CSRF-Token header); only documents of the caller's access groups are searched.")
 def ask(request: Request, body: AskRequest, assistant: AssistantDep, user: UserDep,
@@ -28,6 +29,7 @@ def ask(request: Request, body: AskRequest, assistant: AssistantDep, user: UserD
 
 
 @router.post("/api/feedback", response_model=FeedbackResponse, dependencies=[CsrfDep],
+             responses=error_responses(404, 429),
              summary="Rate an answer you got: thumbs up (1) or down (-1), with an optional comment. Rating "
                      "again replaces your earlier rating; someone else's answer is a 404.")
 def feedback(request: Request, body: FeedbackRequest, user: UserDep) -> FeedbackResponse:
@@ -36,6 +38,6 @@ def feedback(request: Request, body: FeedbackRequest, user: UserDep) -> Feedback
                             comment=saved.comment)
 
 
-@router.get("/healthz", summary="Liveness and readiness: the store answers.")
+@router.get("/healthz", summary="Liveness and readiness: the store answers.", responses=error_responses(503))
 def healthz(store: StoreDep) -> dict[str, object]:
     return {"status": "ok", "chunks": store.count()}

@@ -24,6 +24,7 @@ from core.db import AnswerRecord
 from core.errors import ErrorCode, VraagbaakError
 from core.logging import kv
 from web.auth import require_role
+from web.errors import error_responses
 from web.render import render
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def most_cited_json(request: Request, user: Principal = ComplianceUser) -> Respo
 
 # -- JSON API ---------------------------------------------------------------------------------------
 
-@router.get("/api/compliance/records", tags=["compliance"],
+@router.get("/api/compliance/records", tags=["compliance"], responses=error_responses(429),
             summary="Answer records matching the filters (from, to, user, document, version, verdict, refused, q, "
                     "thread), newest first, 50 a page. Needs the compliance role; text of documents outside the "
                     "caller's access groups is withheld.")
@@ -212,7 +213,7 @@ def api_records(request: Request, user: Principal = ComplianceUser) -> dict[str,
     return {"total": total, "page": page, "per_page": PER_PAGE, "records": records}
 
 
-@router.get("/api/compliance/records/{record_id}", tags=["compliance"],
+@router.get("/api/compliance/records/{record_id}", tags=["compliance"], responses=error_responses(404),
             summary="One answer record in full, with its feedback.")
 def api_record(request: Request, record_id: str, user: Principal = ComplianceUser) -> dict[str, object]:
     audit = _audit(request)

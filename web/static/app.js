@@ -26,3 +26,12 @@ document.addEventListener("htmx:afterRequest", function (event) {
   var field = document.getElementById("question");
   if (field) { field.value = ""; field.focus(); }
 });
+
+// Over a rate limit (429) the server answers with an error fragment that says when to try again; htmx
+// drops error responses, so it is swapped in like an answer.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  if (event.detail && event.detail.xhr && event.detail.xhr.status === 429) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from assistant.audit_view import DocumentAccess
 from assistant.records import GENESIS, latest_checkpoint, record_hash
+from assistant.redaction import redaction_problem
 from core.db import AnswerRecord, Database, FeedbackRow
 from core.errors import ErrorCode, VraagbaakError
 
@@ -48,6 +49,10 @@ class ChainReport:
     removed_by_retention: int
     checkpoint_seq: int | None
     problems: tuple[ChainProblem, ...] = ()
+    redacted: int = 0
+    """Records whose personal text was erased at the user's request (they still verify)."""
+    redacted_unchecked: tuple[int, ...] = ()
+    """Seqs of erased records hashed in format 1: their links are checked, their content cannot be."""
 
     @property
     def ok(self) -> bool:
@@ -56,12 +61,18 @@ class ChainReport:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "first_seq": self.first_seq, "head_seq": self.head_seq,
                 "head_hash": self.head_hash, "removed_by_retention": self.removed_by_retention,
-                "checkpoint_seq": self.checkpoint_seq,
+                "checkpoint_seq": self.checkpoint_seq, "redacted": self.redacted,
+                "redacted_unchecked": list(self.redacted_unchecked),
                 "problems": [{"seq": p.seq, "kind": p.kind, "detail": p.detail} for p in self.problems]}
 
     def summary(self) -> str:
         removed = (f"; {self.removed_by_retention} older record(s) removed by retention (checkpoint at seq "
                    f"{self.checkpoint_seq})" if self.checkpoint_seq else "")
+        if self.redacted:
+            unchecked = (f", {len(self.redacted_unchecked)} of them written before format 2, so only their links "
+                         f"are checked (seq {', '.join(map(str, self.redacted_unchecked[:10]))})"
+                         if self.redacted_unchecked else "")
+            removed += f"; {self.redacted} record(s) redacted for erasure{unchecked}"
         if self.ok:
             span = f" (seq {self.first_seq}–{self.head_seq})" if self.checked else ""
             return f"audit chain OK: {self.checked} record(s){span}{removed}; head {self.head_seq}:{self.head_hash} (note it; `verify --head` checks it later)"
@@ -86,6 +97,7 @@ def verify_chain(database: Database, anchor: tuple[int, str] | None = None) -> C
         start_seq = checkpoint.seq if checkpoint else 0
         expected_seq, prev_hash = start_seq + 1, checkpoint.record_hash if checkpoint else GENESIS
         checked, first_seq, last = 0, None, start_seq
+        redacted, unchecked = 0, []
         stale = session.scalar(select(func.count()).select_from(AnswerRecord)
                                .where(AnswerRecord.seq <= start_seq)) if checkpoint else 0
         if stale:
@@ -98,6 +110,10 @@ def verify_chain(database: Database, anchor: tuple[int, str] | None = None) -> C
                 break
             for row in rows:
                 problems += _check(row, expected_seq, prev_hash)
+                if row.redaction is not None:
+                    redacted += 1
+                    if (row.hash_format or 1) < 2:
+                        unchecked.append(row.seq)
                 first_seq = row.seq if first_seq is None else first_seq
                 checked += 1
                 prev_hash, expected_seq, last = row.record_hash or "", row.seq + 1, row.seq
@@ -116,7 +132,8 @@ def verify_chain(database: Database, anchor: tuple[int, str] | None = None) -> C
                                                             "(no seq): written around it, or older than it"))
     return ChainReport(checked=checked, first_seq=first_seq, head_seq=last, head_hash=prev_hash,
                        removed_by_retention=checkpoint.removed_total if checkpoint else 0,
-                       checkpoint_seq=checkpoint.seq if checkpoint else None, problems=tuple(problems))
+                       checkpoint_seq=checkpoint.seq if checkpoint else None, problems=tuple(problems),
+                       redacted=redacted, redacted_unchecked=tuple(unchecked))
 
 
 def _check(row: AnswerRecord, expected_seq: int, prev_hash: str) -> list[ChainProblem]:
@@ -126,7 +143,12 @@ def _check(row: AnswerRecord, expected_seq: int, prev_hash: str) -> list[ChainPr
         span = f"seq {expected_seq}" if missing == 1 else f"seq {expected_seq}–{row.seq - 1}"
         found.append(ChainProblem(expected_seq, "deleted", f"{missing} record(s) missing ({span}): deleted "
                                                            "outside retention"))
-    if record_hash(row) != row.record_hash:
+    erased_problem = redaction_problem(row) if row.redaction is not None else None
+    # a format-1 record's hash covered the erased text itself: after erasure only its link can be checked
+    content_checkable = row.redaction is None or (row.hash_format or 1) >= 2
+    if erased_problem is not None:
+        found.append(ChainProblem(row.seq, "edited", f"{erased_problem}: the record was changed after its erasure"))
+    elif content_checkable and record_hash(row) != row.record_hash:
         written_as = _written_as(row)
         if written_as is not None:
             found.append(ChainProblem(row.seq, "reordered", f"this record was written as seq {written_as} and "

@@ -104,7 +104,8 @@ def load_questions(database: Database, settings: GapsSettings, *, gaps_only: boo
         query = (select(AnswerRecord.record_id, AnswerRecord.question, AnswerRecord.standalone_question,
                         AnswerRecord.language, AnswerRecord.created_at, AnswerRecord.answered,
                         AnswerRecord.verdict, AnswerRecord.confidence)
-                 .where(AnswerRecord.created_at >= since).order_by(AnswerRecord.created_at.desc()))
+                 .where(AnswerRecord.created_at >= since, AnswerRecord.redaction.is_(None))  # erased: not a question
+                 .order_by(AnswerRecord.created_at.desc()))
         rows = session.execute(query).all()
     found: list[GapQuestion] = []
     for record_id, question, standalone, language, created, answered, verdict, confidence in rows:

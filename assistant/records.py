@@ -5,7 +5,8 @@ time per stage. The compliance and content-gap views are built on these records.
 
 The records form a hash chain (tamper evidence for the audit log): each record gets the next `seq`,
 the `record_hash` of the one before it as `prev_hash`, and its own `record_hash` — SHA-256 over a
-canonical JSON of all its columns and `prev_hash`. Appends are serialised across threads and
+canonical JSON of all its columns and `prev_hash` (since format 2 with the personal text as salted
+digests, so that erasure keeps the chain verifiable: assistant/redaction.py). Appends are serialised across threads and
 processes (SQLite: `BEGIN IMMEDIATE`; Postgres: a transaction-scoped advisory lock; the unique `seq`
 is the backstop). `verify_chain` recomputes it; `apply_retention` deletes old records from the start
 of the chain and leaves a checkpoint (seq and hash of the last deleted record) to verify from.
@@ -33,6 +34,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from assistant.redaction import field_digests, with_digests
 from assistant.retrieve import Retrieval
 from core.db import AnswerRecord, AuditCheckpointRow, Database, FeedbackRow, utcnow
 from core.errors import ErrorCode, VraagbaakError
@@ -155,8 +157,10 @@ class AnswerLog:
 GENESIS = "0" * 64
 """The `prev_hash` of the first record of a chain that no retention has shortened."""
 
-HASH_FORMAT = 1
-"""Version of the canonical form below; part of every hash, so a future change is detectable."""
+HASH_FORMAT = 2
+"""Version of the canonical form below; part of every hash, so a future change is detectable. Stored per
+record (`hash_format`; empty = 1). 1: the personal text as written; 2: each personal text replaced by
+its salted digest (assistant/redaction.py), which erasure keeps."""
 
 CHAINED_COLUMNS = (
     "record_id", "created_at", "user_pseudonym", "question", "standalone_question", "language", "answered",
@@ -178,12 +182,16 @@ def timestamp(moment: datetime) -> str:
 
 def canonical(row: AnswerRecord, seq: int | None = None) -> bytes:
     """The bytes a record's hash is taken over: sorted-key, compact, UTF-8 JSON of
-    `{"format": 1, "record": {every chained column}, "prev_hash": …}` (`seq`: as if it stood there)."""
+    `{"format": F, "record": {every chained column}, "prev_hash": …}` (`seq`: as if it stood there);
+    in format 2 each personal text is replaced by its digest."""
+    form = row.hash_format or 1
     record = {name: getattr(row, name) for name in CHAINED_COLUMNS}
     if seq is not None:
         record["seq"] = seq
     record["created_at"] = timestamp(row.created_at)
-    return json.dumps({"format": HASH_FORMAT, "record": record, "prev_hash": row.prev_hash}, sort_keys=True,
+    if form >= 2:
+        record = with_digests(record, field_digests(row))
+    return json.dumps({"format": form, "record": record, "prev_hash": row.prev_hash}, sort_keys=True,
                       separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -223,6 +231,7 @@ def _head(session: Session, *, for_update: bool = False) -> tuple[int, str]:
 def _link(session: Session, row: AnswerRecord) -> None:
     seq, prev = _head(session, for_update=True)
     row.seq, row.prev_hash = seq + 1, prev
+    row.hash_format, row.salt = HASH_FORMAT, secrets.token_hex(16)
     row.record_hash = record_hash(row)
 
 
@@ -275,11 +284,16 @@ class RetentionResult:
     cutoff: datetime | None
     feedback_removed: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    gap_references_removed: int = 0
+    """Mentions of the deleted records in content-gap topics (their ids, re-asked questions) dropped with them."""
 
 
 def apply_retention(database: Database, days: int | None, *, now: datetime | None = None) -> RetentionResult:
-    """Delete the records older than `days` from the start of the chain (with their feedback), and
-    leave a checkpoint so that the rest still verifies. `None` days: nothing is deleted."""
+    """Delete the records older than `days` from the start of the chain (with their feedback and what
+    content-gap topics keep of them), and leave a checkpoint so that the rest still verifies. `None`
+    days: nothing is deleted."""
+    from assistant.privacy import drop_gap_references  # privacy builds on this module
+
     with chain_transaction(database) as session:
         checkpoint = latest_checkpoint(session)
         total = checkpoint.removed_total if checkpoint else 0
@@ -302,10 +316,12 @@ def apply_retention(database: Database, days: int | None, *, now: datetime | Non
             feedback += session.execute(delete(FeedbackRow).where(FeedbackRow.record_id.in_(ids[begin:begin + 500]))
                                         ).rowcount or 0
         removed = session.execute(delete(AnswerRecord).where(AnswerRecord.seq <= last)).rowcount or 0
+        gaps = drop_gap_references(session, set(ids))
         session.add(AuditCheckpointRow(seq=last, record_hash=last_hash, removed=removed, removed_total=total + removed,
                                        cutoff=cutoff, created_at=utcnow()))
-    log.info("audit retention applied", extra=kv(removed=removed, checkpoint_seq=last, days=days))
-    return RetentionResult(removed, total + removed, last, cutoff, feedback)
+    log.info("audit retention applied", extra=kv(removed=removed, checkpoint_seq=last, days=days,
+                                                 gap_references=gaps.entries))
+    return RetentionResult(removed, total + removed, last, cutoff, feedback, gap_references_removed=gaps.entries)
 
 
 def retention_status(database: Database) -> dict[str, Any]:

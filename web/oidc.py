@@ -182,7 +182,8 @@ def _groups(value: Any, sub: str) -> list[str]:
         except VraagbaakError:
             dropped.append(name)
     if dropped:
-        log.warning("sso groups left out", extra=kv(sub=sub, dropped=dropped[:10], count=len(dropped)))
+        log.warning("sso groups left out", extra=kv(subject=hashlib.sha256(sub.encode()).hexdigest()[:12],  # no ids in logs
+                                                     dropped=dropped[:10], count=len(dropped)))
     return sorted(set(kept))
 
 

@@ -3,6 +3,10 @@ an account is on, reset a password, delete — and every access group known from
 
 An admin cannot take their own admin role, switch themselves off or delete themselves, and the
 last active admin cannot lose the role (409 with a message on the page).
+
+Erasing a user's data (GDPR art. 17, assistant/privacy.py): a confirm page shows what would be removed
+where (a dry run), the form posts it (CSRF, optionally deleting the account too), and the result is
+the report: table → count.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from assistant.privacy import WHERE, erase_user
 from core.accounts import Accounts, Principal, check_groups, check_roles
 from core.db import DocumentRow, UserRow
 from core.errors import ErrorCode, VraagbaakError
@@ -134,6 +139,33 @@ def delete_user(request: Request, user_id: str, admin: Principal = AdminDep) -> 
     return render(request, "admin_done.html", {
         "done": "user_deleted", "name": row.username, "back": "/admin/users",
         "figures": [("adm_sessions_ended", removed["sessions"]), ("adm_tokens_removed", removed["api_tokens"])]})
+
+
+def _may_erase(request: Request, row: UserRow, admin: Principal, delete_account: bool) -> None:
+    if row.user_id == admin.user_id:
+        raise VraagbaakError(ErrorCode.CONFLICT, "You cannot erase your own data here; ask another admin.")
+    if delete_account and "admin" in (row.roles or ()) and row.active \
+            and not _other_active_admins(accounts(request), row.user_id):
+        raise VraagbaakError(ErrorCode.CONFLICT, "This is the last active admin; make someone else admin first.")
+
+
+@router.get("/users/{user_id}/erase")
+def erase_form(request: Request, user_id: str, admin: Principal = AdminDep) -> Response:
+    """The confirm step: what erasing would remove, counted by a dry run."""
+    row = _user(request, user_id)
+    _may_erase(request, row, admin, delete_account=False)
+    plan = erase_user(request.app.state.answer_log, row.user_id, delete_account=True, dry_run=True)
+    return render(request, "admin_user_erase.html", {"user": row, "plan": plan, "where": WHERE})
+
+
+@router.post("/users/{user_id}/erase", dependencies=[CsrfDep])
+def erase(request: Request, user_id: str, admin: Principal = AdminDep,
+          delete_account: str = Form("", max_length=5)) -> Response:
+    row = _user(request, user_id)
+    delete = delete_account == "1"
+    _may_erase(request, row, admin, delete)
+    report = erase_user(request.app.state.answer_log, row.user_id, delete_account=delete)
+    return render(request, "admin_user_erased.html", {"report": report, "where": WHERE})
 
 
 @router.get("/groups")

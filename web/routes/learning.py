@@ -89,7 +89,7 @@ def update(request: Request, topic_id: str, user: Principal = LearningUser,
         raise VraagbaakError(ErrorCode.BAD_REQUEST, f"Unknown status '{status[:20]}': use {', '.join(STATUSES)}.")
     _view(request, topic_id)
     _gaps(request).update(topic_id, status=status, owner=owner)
-    log.info("gap topic updated", extra=kv(topic_id=topic_id, status=status, by=user.username))
+    log.info("gap topic updated", extra=kv(topic_id=topic_id, status=status, by=user.user_id))
     if request.headers.get("HX-Request"):
         return render(request, "learning_card.html", {"card": _card(request, _view(request, topic_id), user, 3),
                                                       "statuses": STATUSES, "saved": True, "path": safe_next(next)})

@@ -102,6 +102,30 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_settings_intro": "De instellingen waarmee Vraagbaak nu draait (alleen te lezen; ze komen uit de "
                               "omgeving). Geheimen zijn gemaskeerd.",
         "adm_setting": "Instelling", "adm_value": "Waarde", "adm_description": "Betekenis", "adm_general": "algemeen",
+        "priv_erase_data": "Gegevens wissen", "priv_erase_title": "Gegevens van deze gebruiker wissen?",
+        "priv_erase_text": "Hun vragen en antwoorden worden uit de antwoordregistraties gewist (de registraties houden "
+                           "hun plaats in het auditlogboek, dat controleerbaar blijft); hun feedback, sessies, "
+                           "API-tokens, wachtende vragen en vermeldingen bij kennislacunes worden verwijderd. Dit is "
+                           "niet terug te draaien.",
+        "priv_planned": "Wat er verdwijnt", "priv_delete_account": "Ook het account verwijderen",
+        "priv_h_delete_account": "Zonder account is de pseudoniem in het auditlogboek met niets meer aan een persoon "
+                                 "te koppelen.",
+        "priv_erase_button": "Gegevens wissen", "priv_erased": "Gegevens gewist", "priv_erasure_id": "Wisnummer",
+        "priv_pseudonym": "Pseudoniem in het auditlogboek", "priv_fields": "Gewiste tekstvelden",
+        "priv_already": "Eerder gewiste registraties", "priv_notes": "Goed om te weten",
+        "priv_where_answer_records": "Antwoordregistraties (tekst van vraag en antwoord gewist)",
+        "priv_where_feedback": "Feedback (beoordelingen en opmerkingen)",
+        "priv_where_gap_topics": "Vermeldingen bij kennislacunes",
+        "priv_where_gap_topics_removed": "Kennislacunes van alleen hun vragen",
+        "priv_where_sessions": "Aanmeldsessies", "priv_where_api_tokens": "API-tokens",
+        "priv_where_pending_questions": "Vragen die op hun antwoord wachtten", "priv_where_users": "Account",
+        "priv_note_chain": "De registraties houden hun plaats in de hashketen, hun pseudoniem, scores en de ids en "
+                           "versies van geciteerde documenten; hun tekst is vervangen door een markering. "
+                           "`vraagbaak audit verify` slaagt nog en telt ze.",
+        "priv_note_xapi": "xAPI-statements die al naar een Learning Record Store zijn gestuurd, noemen alleen de "
+                          "pseudoniem hierboven; wis ze daar.",
+        "priv_note_gaps": "Kennislacunes met ook vragen van anderen krijgen bij de volgende clustering een nieuw label.",
+        "priv_note_backups": "Back-ups van de database van vóór nu bevatten de tekst nog tot ze vervallen.",
     },
     "en": {
         "adm_title": "Admin", "adm_nav_label": "Admin menu", "adm_overview": "Overview", "adm_sources": "Sources",
@@ -203,5 +227,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_settings_intro": "The settings Vraagbaak runs with now (read-only; they come from the environment). "
                               "Secrets are masked.",
         "adm_setting": "Setting", "adm_value": "Value", "adm_description": "Meaning", "adm_general": "general",
+        "priv_erase_data": "Erase data", "priv_erase_title": "Erase this user's data?",
+        "priv_erase_text": "Their questions and answers are erased from the answer records (the records keep their "
+                           "place in the audit log, which stays verifiable); their feedback, sessions, API tokens, "
+                           "waiting questions and mentions in content-gap topics are deleted. This cannot be undone.",
+        "priv_planned": "What goes", "priv_delete_account": "Also delete the account",
+        "priv_h_delete_account": "Without the account, nothing links the pseudonym in the audit log to a person.",
+        "priv_erase_button": "Erase data", "priv_erased": "Data erased", "priv_erasure_id": "Erasure number",
+        "priv_pseudonym": "Pseudonym in the audit log", "priv_fields": "Text fields erased",
+        "priv_already": "Records erased before", "priv_notes": "Good to know",
+        "priv_where_answer_records": "Answer records (question and answer text erased)",
+        "priv_where_feedback": "Feedback (ratings and comments)",
+        "priv_where_gap_topics": "Mentions in content-gap topics",
+        "priv_where_gap_topics_removed": "Content-gap topics of their questions only",
+        "priv_where_sessions": "Sign-in sessions", "priv_where_api_tokens": "API tokens",
+        "priv_where_pending_questions": "Questions waiting for their answer", "priv_where_users": "Account",
+        "priv_note_chain": "The records keep their place in the hash chain, their pseudonym, scores and the ids and "
+                           "versions of cited documents; their text is replaced by a marker. `vraagbaak audit verify` "
+                           "still passes and counts them.",
+        "priv_note_xapi": "xAPI statements already sent to a Learning Record Store name only the pseudonym above; "
+                          "erase them there.",
+        "priv_note_gaps": "Content-gap topics that also hold others' questions are relabelled at the next clustering.",
+        "priv_note_backups": "Backups of the database made before now still hold the text until they expire.",
     },
 }

@@ -19,7 +19,7 @@ export VRAAGBAAK_DATA_DIR := $(DATA_DIR)
 help:
 	@grep -E '^#' Makefile | head -4
 
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld postgresql chromium nodejs
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-nld postgresql chromium nodejs docker-compose
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
@@ -38,6 +38,7 @@ install: $(VENV)/.installed
 
 # Debian packages: tesseract reads scanned PDF pages (OCR); PostgreSQL for the tests of the Postgres path;
 # chromium and node for the browser tests (Playwright drives chromium; the test OpenID provider runs on node).
+# docker-compose (Compose v1) validates docker-compose.yml offline in tests/test_deployment.py (no Docker engine needed).
 # Installed when missing and apt-get can run.
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from assistant.conversation import standalone_question
 from assistant.extractive import ExtractiveGenerator
 from assistant.generate import Generator
 from assistant.records import AnswerLog, GeneratorInfo
+from assistant.rerank import build_reranker
 from assistant.retrieve import Retrieval, Retriever
 from assistant.verify import EvidenceJudge, SupportJudge, Verifier
 from core.embedding import Embedder
@@ -66,6 +67,8 @@ class Assistant:
         self.answer_log = answer_log
         self.generators = dict(generators or {})
         """Model and prompt version per generator name (`extractive`, `llm`), for the answer records."""
+        self.rewrite: Callable[[str, Sequence[str]], str] = standalone_question
+        """Makes a follow-up stand on its own: the rule, or the LLM when one is configured (assistant/rewrite.py)."""
 
     @classmethod
     def build(cls, settings: Settings, store: QdrantStore, embedder: Embedder,
@@ -84,8 +87,14 @@ class Assistant:
             judge = LLMJudge(settings.llm, EvidenceJudge(embedder), settings.answer.min_support)
             generators[LLMGenerator.name] = GeneratorInfo(model=settings.llm.model, prompt_version=PROMPT_VERSION)
         verifier = Verifier(judge, settings.answer) if settings.answer.verify else None
-        return cls(Retriever(store, embedder, settings.retrieval), generator, settings.web.max_question_chars,
-                   verifier, answer_log, generators)
+        reranker = build_reranker(settings.retrieval, settings.llm)
+        assistant = cls(Retriever(store, embedder, settings.retrieval, reranker), generator, settings.web.max_question_chars,
+                        verifier, answer_log, generators)
+        if settings.llm.base_url:
+            from assistant.rewrite import LLMRewriter
+
+            assistant.rewrite = LLMRewriter(settings.llm).rewrite
+        return assistant
 
     def check_question(self, question: str) -> str:
         """The question with its white space normalised; VraagbaakError(BAD_REQUEST) when it is empty
@@ -121,7 +130,7 @@ class Assistant:
         question = self.check_question(question)
         started = time.perf_counter()
         language = detect_language(question, fallback="nl")
-        standalone = standalone_question(question, history)
+        standalone = self.rewrite(question, history)
         retrieval = self.retriever.retrieve(standalone, language=language, groups=groups)
         retrieved = time.perf_counter()
         yield Retrieved(language=retrieval.language, passages=len(retrieval.hits),
@@ -161,9 +170,10 @@ class Assistant:
 
     def _drafts(self, question: str, retrieval: Retrieval) -> Iterator[Answer]:
         """The generator's answer as it grows (the last one is the answer): a generator with a
-        `stream` method (the LLM) gives drafts while it writes; any other gives its answer at once."""
+        `stream` method (the LLM) gives drafts while it writes; any other gives its answer at once.
+        Citations of a merged passage are pointed at the real chunk that holds their quote."""
         stream = getattr(self.generator, "stream", None)
         if stream is None:
-            yield self.generator.generate(question, retrieval)
+            yield retrieval.cite_chunks(self.generator.generate(question, retrieval))
         else:
-            yield from stream(question, retrieval)
+            yield from (retrieval.cite_chunks(draft) for draft in stream(question, retrieval))

@@ -99,6 +99,27 @@ class JobRow(Base):
     current: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     report: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    params: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    """What a queued job is to do (`force`, `only`), for the worker process that claims it."""
+    worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The worker process that claimed the job (`host:pid`)."""
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """Last sign of life of that worker; a stale one means it died (ingest/jobs.py)."""
+
+
+class PendingQuestionRow(Base):
+    """A question waiting for its answer stream (web/pending.py), in the database so that any app
+    process can open the stream."""
+
+    __tablename__ = "pending_questions"
+
+    stream_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the stream id (the id itself only travels to the asker's browser)."""
+    owner: Mapped[str] = mapped_column(String(200))
+    question: Mapped[str] = mapped_column(Text)
+    thread_id: Mapped[str] = mapped_column(String(64))
+    history: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class AnswerRecord(Base):
@@ -139,6 +160,12 @@ class AnswerRecord(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """SHA-256 over the record's canonical content and `prev_hash`: `vraagbaak audit verify` recomputes the chain."""
+    hash_format: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Canonical form the hash was taken over (None: 1, plain text; 2: salted digests of the personal text)."""
+    salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Format 2: the key of the personal text's digests; erasure deletes it (assistant/privacy.py)."""
+    redaction: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    """Set when the personal text was erased: when, why, and the digests that stand in for it."""
 
 
 class UserRow(Base):
@@ -236,9 +263,10 @@ class Database:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):  # file: = a URI, opened as is
             Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
         if url in ("sqlite://", "sqlite:///:memory:"):
-            engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+            engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False},
+                                   hide_parameters=True)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)  # no user text in errors or logs
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         database = cls(engine)
@@ -256,6 +284,8 @@ class Database:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":  # several processes start at once: one migrates
+                    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7261386915)")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "heads")
         except Exception as exc:
@@ -307,3 +337,16 @@ class AuditCheckpointRow(Base):
     """Records deleted by retention so far, this run included."""
     cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GoldReviewRow(Base):
+    """A subject-matter expert's decision on one proposed gold-set item (`vraagbaak eval build`, /review):
+    a thumbs-up answer (answerable, with the documents it cited) or a refusal (unanswerable)."""
+
+    __tablename__ = "gold_reviews"
+
+    record_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(20), index=True)  # accepted | rejected
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer_pseudonym: Mapped[str] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -33,6 +33,14 @@ class StoreSettings(BaseModel):
     path: Path | None = Field(None, description="Folder of the embedded store; default DATA_DIR/qdrant.")
     collection: str = Field("vraagbaak", description="Collection name.")
     timeout_s: float = Field(10.0, description="Timeout of one request to a Qdrant server, seconds.")
+    shard_number: int | None = Field(
+        None, ge=1, le=1000, description="Server only, at collection creation: shards of the collection; unset = Qdrant's default (one per node).")
+    replication_factor: int | None = Field(
+        None, ge=1, le=100, description="Server only, at collection creation: copies of each shard on different cluster nodes; unset = 1.")
+    on_disk: bool = Field(False, description="Server only, at collection creation: keep the original dense vectors on disk (memory-mapped) instead of in RAM.")
+    on_disk_payload: bool = Field(False, description="Server only, at collection creation: keep payloads (chunk text, metadata) on disk instead of in RAM.")
+    quantization: Literal["none", "int8"] = Field(
+        "none", description="Server only, at collection creation: `int8` = scalar quantization of the dense vectors, kept in RAM (4× smaller), originals used to rescore.")
 
 
 class EmbeddingSettings(BaseModel):
@@ -65,6 +73,11 @@ class IngestSettings(BaseModel):
     )
     sources_file: Path | None = Field(None, description="YAML file that configures the sources; default `sources.yml` in the working folder if it exists.")
     schedule_tick_s: float = Field(30.0, gt=0, le=3600, description="How often the web app's scheduler looks for sources whose `schedule_minutes` have passed, seconds.")
+    worker: Literal["embedded", "external"] = Field(
+        "embedded", description="`embedded`: the web app runs ingestion jobs in a thread of its own; `external`: it only queues them for `vraagbaak worker` processes.")
+    heartbeat_s: float = Field(5.0, gt=0, le=600, description="How often a worker marks its running job as alive, seconds.")
+    heartbeat_timeout_s: float = Field(
+        60.0, gt=0, le=86400, description="A running job whose worker has not marked it alive for this long is marked interrupted (its worker died), seconds.")
 
 
 class RetrievalSettings(BaseModel):
@@ -81,6 +94,20 @@ class RetrievalSettings(BaseModel):
     include_stale: bool = Field(
         False, description="Answer from expired, superseded or not yet effective documents too (default: only documents in force).",
     )
+    source_boosts: dict[str, float] = Field(
+        default_factory=dict,
+        description='Multiplier of the fused score per source id, e.g. `{"policies": 1.3, "old-intranet": 0.8}` (applied before the cut).',
+    )
+    dedupe: bool = Field(True, description="Drop passages that nearly repeat a better-ranked one (same paragraph in two documents or versions).")
+    duplicate_similarity: float = Field(
+        0.8, ge=0.1, le=1, description="Word-shingle Jaccard similarity from which two passages count as near duplicates.")
+    merge_neighbours: bool = Field(
+        False, description="Join retrieved chunks that follow each other in one document into one passage for the generator.")
+    reranker: Literal["none", "cross-encoder", "llm"] = Field(
+        "none", description="Reorder the top passages: `cross-encoder` (a local sentence-transformers model), `llm` (the LLM server) or `none`.")
+    reranker_model: Path | None = Field(None, description="Folder of the cross-encoder model (reranker = cross-encoder).")
+    rerank_top_n: int = Field(10, ge=1, le=100, description="Passages the reranker reorders (the rest keep their order behind them).")
+    rerank_timeout_s: float = Field(20.0, gt=0, le=600, description="Longest wait for the LLM reranker; then the original order is kept.")
 
 
 class AnswerSettings(BaseModel):
@@ -202,6 +229,19 @@ class XAPISettings(BaseModel):
     queue_size: int = Field(1000, ge=1, le=100_000, description="Statements waiting to be sent; when full, new ones are dropped (and logged).")
 
 
+class LimitsSettings(BaseModel):
+    """Rate limits on questions, feedback, exports and sign-in, and the largest request body (web/ratelimit.py).
+    Kept in each process's memory: with several processes each counts apart."""
+
+    window_s: float = Field(60.0, gt=0, le=86400, description="The window the rate limits below count in, seconds.")
+    per_user: int = Field(
+        30, ge=0, description="Questions (and, counted apart, answer streams, feedback, exports) per user per window; 0 = off.")
+    per_ip: int = Field(
+        300, ge=0, description="The same requests, and sign-in attempts, per client address per window; 0 = off.")
+    sign_in_per_ip: int = Field(10, ge=0, description="Refused sign-ins per client address per window before it is held back; 0 = off.")
+    max_body_kb: int = Field(1024, ge=0, description="Largest request body, KB; larger gets 413; 0 = no limit.")
+
+
 class DatabaseSettings(BaseModel):
     """The application database (document registry, jobs): SQLite by default, Postgres by URL."""
 
@@ -243,6 +283,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     gaps: GapsSettings = Field(default_factory=GapsSettings)
     xapi: XAPISettings = Field(default_factory=XAPISettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @classmethod
     def settings_customise_sources(

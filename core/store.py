@@ -24,7 +24,7 @@ from qdrant_client import QdrantClient, models
 from core import schema
 from core.errors import ErrorCode, VraagbaakError
 from core.lexical import SparseVector
-from core.settings import Settings
+from core.settings import Settings, StoreSettings
 from core.types import EVERYONE, Chunk, Document, Hit, Passage
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ class VersionState:
 class QdrantStore:
     """Chunks with dense and sparse vectors in one collection."""
 
-    def __init__(self, client: QdrantClient, collection: str, *, local: bool) -> None:
+    def __init__(self, client: QdrantClient, collection: str, *, local: bool,
+                 config: StoreSettings | None = None) -> None:
         self._switch = threading.RLock()
         """Local mode: one call at a time (the embedded engine is not thread-safe: an ingestion job
         writing while the web app reads would break it), and the switch between document versions
@@ -62,6 +63,8 @@ class QdrantStore:
         self.client = _Serialized(client, self._switch) if local else client
         self.collection = collection
         self.local = local
+        self.config = config or StoreSettings()
+        """Cluster settings (shards, replicas, on-disk, quantization), applied when a server collection is made."""
 
     @classmethod
     def open(cls, settings: Settings) -> QdrantStore:
@@ -70,7 +73,7 @@ class QdrantStore:
             if settings.store.url:
                 key = settings.store.api_key.get_secret_value() if settings.store.api_key else None
                 client = QdrantClient(url=settings.store.url, api_key=key, timeout=int(settings.store.timeout_s))
-                return cls(client, settings.store.collection, local=False)
+                return cls(client, settings.store.collection, local=False, config=settings.store)
             path = settings.store_path
             path.mkdir(parents=True, exist_ok=True)
             return cls(QdrantClient(path=str(path)), settings.store.collection, local=True)
@@ -105,11 +108,7 @@ class QdrantStore:
                         f"model makes {dim}; re-ingest into a new collection after changing the model.",
                     )
                 return
-            self.client.create_collection(
-                self.collection,
-                vectors_config={schema.DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
-                sparse_vectors_config={schema.SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            )
+            self.client.create_collection(self.collection, **collection_params(dim, None if self.local else self.config))
             if not self.local:
                 for key in schema.KEYWORD_INDEXES:
                     self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
@@ -353,6 +352,31 @@ class _Serialized:
                 return attribute(*args, **kwargs)
 
         return call
+
+
+def collection_params(dim: int, cluster: StoreSettings | None) -> dict[str, object]:
+    """Arguments of `create_collection`: the dense (cosine) and sparse (BM25, IDF) vectors, and on a
+    server the cluster settings — shards, replicas, on-disk vectors and payload, int8 quantization."""
+    dense = models.VectorParams(size=dim, distance=models.Distance.COSINE,
+                                on_disk=cluster.on_disk if cluster and cluster.on_disk else None)
+    params: dict[str, object] = {
+        "vectors_config": {schema.DENSE: dense},
+        "sparse_vectors_config": {schema.SPARSE: models.SparseVectorParams(
+            modifier=models.Modifier.IDF,
+            index=models.SparseIndexParams(on_disk=True) if cluster and cluster.on_disk else None)},
+    }
+    if cluster is None:
+        return params
+    if cluster.shard_number:
+        params["shard_number"] = cluster.shard_number
+    if cluster.replication_factor:
+        params["replication_factor"] = cluster.replication_factor
+    if cluster.on_disk_payload:
+        params["on_disk_payload"] = True
+    if cluster.quantization == "int8":
+        params["quantization_config"] = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+            type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+    return params
 
 
 def _inactive() -> models.FieldCondition:

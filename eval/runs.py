@@ -4,8 +4,11 @@ metrics and a result per item that says why the item failed.
 
 A configuration is `NAME=key=value,key=value`: `retriever` (hybrid, dense, bm25, or llamaindex:
 the library-default baseline of eval/baseline.py), `k` (passages handed to the generator, and the
-cut-off of the per-item hit), `reranker` (none: there is no reranker in assistant/ yet),
-`generator` (extractive, llm, or none: retrieval only) and `model` (the LLM's model name).
+cut-off of the per-item hit), `reranker` (none, cross-encoder: the model folder of
+VRAAGBAAK_RETRIEVAL__RERANKER_MODEL, or llm: the LLM server), `rerank_n` (passages it reorders),
+`dedupe` and `merge` (on/off: near-duplicate passages dropped, neighbouring chunks merged; unset:
+the settings' defaults), `generator` (extractive, llm, or none: retrieval only) and `model` (the
+LLM's model name).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from eval.validate import dataset_kind, require_valid, validate_answer_set
 log = logging.getLogger(__name__)
 RETRIEVERS = ("hybrid", "dense", "bm25", "llamaindex")
 GENERATORS = ("extractive", "llm", "none")
+RERANKERS = ("none", "cross-encoder", "llm")
+SWITCHES = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+KEYS = ("retriever", "k", "reranker", "rerank_n", "dedupe", "merge", "generator", "model")
 REASONS = {"low_evidence": "refused: low evidence", "no_results": "refused: nothing retrieved",
            "unsupported": "refused: answer not supported by its sources", "model_declined": "refused: the model declined"}
 NOT_RETRIEVED = "expected document not retrieved in top-k"
@@ -48,6 +54,9 @@ class RunConfig:
     reranker: str = "none"
     generator: str = "extractive"
     model: str | None = None
+    dedupe: bool | None = None
+    merge: bool | None = None
+    rerank_n: int | None = None
 
 
 def parse_config(spec: str) -> RunConfig:
@@ -59,22 +68,28 @@ def parse_config(spec: str) -> RunConfig:
     values: dict[str, object] = {}
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, sep, value = part.partition("=")
-        if not sep or key not in ("retriever", "k", "reranker", "generator", "model"):
+        if not sep or key not in KEYS:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {name}: unknown setting {part!r} "
-                                 "(retriever, k, reranker, generator, model)")
+                                 f"({', '.join(KEYS)})")
         values[key] = value
-    if "k" in values:
-        if not str(values["k"]).isdigit() or not 1 <= int(str(values["k"])) <= 100:
-            raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {name}: k must be a whole number 1..100")
-        values["k"] = int(str(values["k"]))
+    for key in ("k", "rerank_n"):
+        if key in values:
+            if not str(values[key]).isdigit() or not 1 <= int(str(values[key])) <= 100:
+                raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {name}: {key} must be a whole number 1..100")
+            values[key] = int(str(values[key]))
+    for key in ("dedupe", "merge"):
+        if key in values:
+            if str(values[key]).lower() not in SWITCHES:
+                raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {name}: {key} must be on or off")
+            values[key] = SWITCHES[str(values[key]).lower()]
     config = RunConfig(name=name, **values)  # type: ignore[arg-type]
     if config.retriever not in RETRIEVERS:
         raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {name}: retriever must be one of {', '.join(RETRIEVERS)}")
     if config.generator not in GENERATORS:
         raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {name}: generator must be one of {', '.join(GENERATORS)}")
-    if config.reranker != "none":
-        raise VraagbaakError(ErrorCode.CONFIG_INVALID,
-                             f"config {name}: there is no reranker in assistant/ yet; use reranker=none")
+    if config.reranker not in RERANKERS:
+        raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {name}: no reranker {config.reranker!r}; "
+                             f"reranker must be one of {', '.join(RERANKERS)}")
     if config.retriever == "llamaindex" and config.generator != "none":
         config = replace(config, generator="none")  # the baseline is a retriever, not an assistant
     return config
@@ -253,13 +268,15 @@ def evaluate_items(items: Sequence[EvalItem], config: RunConfig, settings: Setti
     """Run every item through the configured retriever (and assistant, unless generator=none).
     `key` is how a passage names its document: `uri` (folder corpora) or `doc_id` (BEIR)."""
     from assistant.conversation import standalone_question
+    from assistant.rerank import build_reranker
     from assistant.retrieve import Retriever
     from assistant.service import Assistant
 
     settings = configured(settings, config)
     questions = [standalone_question(i.question, i.history) for i in items]
     vectors = embedder.embed_queries(questions)
-    retriever = Retriever(store, embedder, settings.retrieval) if store is not None else None
+    retriever = (Retriever(store, embedder, settings.retrieval, build_reranker(settings.retrieval, settings.llm))
+                 if store is not None else None)
     assistant = Assistant.build(settings, store, embedder) if store is not None and config.generator != "none" else None
     limit = max(10, config.k) * 3
     results = []
@@ -296,13 +313,21 @@ def evaluate_items(items: Sequence[EvalItem], config: RunConfig, settings: Setti
 
 def configured(settings: Settings, config: RunConfig) -> Settings:
     """The settings a configuration implies (retriever mode, k, generator, LLM model)."""
+    shaping = {"reranker": config.reranker, **({"dedupe": config.dedupe} if config.dedupe is not None else {}),
+               **({"merge_neighbours": config.merge} if config.merge is not None else {}),
+               **({"rerank_top_n": config.rerank_n} if config.rerank_n is not None else {})}
     retrieval = settings.retrieval.model_copy(update={
-        "top_k": config.k, **({"mode": config.retriever} if config.retriever in ("hybrid", "dense", "bm25") else {})})
+        "top_k": config.k, **shaping,
+        **({"mode": config.retriever} if config.retriever in ("hybrid", "dense", "bm25") else {})})
     answer = settings.answer.model_copy(update={"generator": "extractive" if config.generator == "none" else config.generator})
     llm = settings.llm.model_copy(update={"model": config.model}) if config.model else settings.llm
-    if config.generator == "llm" and not llm.base_url:
+    if "llm" in (config.generator, config.reranker) and not llm.base_url:
         raise VraagbaakError(ErrorCode.CONFIG_INVALID,
-                             f"config {config.name}: generator=llm needs LLM_BASE_URL (an OpenAI-compatible server)")
+                             f"config {config.name}: {'generator' if config.generator == 'llm' else 'reranker'}=llm "
+                             "needs LLM_BASE_URL (an OpenAI-compatible server)")
+    if config.reranker == "cross-encoder" and retrieval.reranker_model is None:
+        raise VraagbaakError(ErrorCode.CONFIG_INVALID, f"config {config.name}: reranker=cross-encoder needs "
+                             "VRAAGBAAK_RETRIEVAL__RERANKER_MODEL (a local model folder)")
     return settings.model_copy(update={"retrieval": retrieval, "answer": answer, "llm": llm})
 
 

@@ -1,18 +1,29 @@
 """Ingestion jobs: one run over one source, with live progress in the `jobs` table — started from
-the CLI (in the foreground) or the admin API (in a background thread), watched the same way."""
+the CLI (in the foreground) or the admin API (in a background thread), watched the same way.
+
+With `ingest.worker=external` the app only queues jobs (`enqueue`), and `vraagbaak worker`
+processes (ingest/worker.py) claim them one at a time (`claim`: an atomic conditional update, with
+`FOR UPDATE SKIP LOCKED` on Postgres), mark them alive while they run (`beating`), and mark the
+jobs of a worker that stopped beating as interrupted (`reap`); such a job can be queued again (`retry`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
 from core.db import Database, JobRow, utcnow
 from core.embedding import Embedder
@@ -31,6 +42,7 @@ from ingest.sources.config import WebConfig
 log = logging.getLogger(__name__)
 
 _WRITE_EVERY_S = 0.5
+ACTIVE = ("queued", "running")
 
 
 def report_dict(report: IngestReport) -> dict[str, Any]:
@@ -42,8 +54,11 @@ def report_dict(report: IngestReport) -> dict[str, Any]:
 class Jobs:
     """Creates job rows, keeps their progress current, and runs jobs in the background."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, settings: IngestSettings | None = None) -> None:
         self.database = database
+        self.settings = settings or IngestSettings()
+        self.external = self.settings.worker == "external"
+        """Jobs run in `vraagbaak worker` processes: `start` only queues them."""
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str, IngestReport], None]] = []
@@ -54,10 +69,100 @@ class Jobs:
         self._listeners.append(listener)
 
     def create(self, source_id: str) -> str:
+        """A job this process runs itself (no `params`: no worker claims it)."""
         job_id = uuid.uuid4().hex
         with self.database.session() as session:
             session.add(JobRow(job_id=job_id, source_id=source_id, status="queued"))
         return job_id
+
+    def enqueue(self, source_id: str, *, force: bool = False, only: Collection[str] = ()) -> str:
+        """Queue a job for a worker process; CONFLICT while one of the source's jobs is queued or
+        running (checked under a per-source lock on Postgres, so two app processes cannot both queue)."""
+        job_id = uuid.uuid4().hex
+        with self.database.session() as session:
+            _lock_source(session, source_id)
+            waiting = session.scalar(select(JobRow.job_id).where(JobRow.source_id == source_id,
+                                                                 JobRow.status.in_(ACTIVE)).limit(1))
+            if waiting:
+                raise VraagbaakError(ErrorCode.CONFLICT,
+                                     f"An ingestion job for source '{source_id}' is already queued or running ({waiting}).")
+            session.add(JobRow(job_id=job_id, source_id=source_id, status="queued",
+                               params={"force": force, "only": sorted(only)}))
+        log.info("job queued", extra=kv(job_id=job_id, source_id=source_id))
+        return job_id
+
+    def claim(self, worker: str) -> dict[str, Any] | None:
+        """Take the oldest queued job for `worker` (queued → running), or None when there is none.
+        The conditional update makes the claim atomic: of two workers, one gets the job."""
+        while True:
+            with self.database.session() as session:
+                candidate = session.scalar(
+                    select(JobRow.job_id)
+                    .where(JobRow.status == "queued", JobRow.params.is_not(None))
+                    .order_by(JobRow.created_at).limit(1)
+                    .with_for_update(skip_locked=True))
+                if candidate is None:
+                    return None
+                now = utcnow()
+                claimed = session.execute(
+                    update(JobRow).where(JobRow.job_id == candidate, JobRow.status == "queued")
+                    .values(status="running", worker=worker[:100], started_at=now, heartbeat_at=now)).rowcount
+            if claimed == 1:
+                log.info("job claimed", extra=kv(job_id=candidate, worker=worker))
+                return self.get(candidate)
+
+    @contextmanager
+    def beating(self, job_id: str, worker: str) -> Iterator[None]:
+        """Mark the job alive every `heartbeat_s` seconds while the block runs (a daemon thread)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.settings.heartbeat_s):
+                try:
+                    with self.database.session() as session:
+                        session.execute(update(JobRow).where(JobRow.job_id == job_id, JobRow.worker == worker,
+                                                             JobRow.status == "running").values(heartbeat_at=utcnow()))
+                except Exception as exc:  # the database away for a moment: the next beat tries again
+                    log.warning("heartbeat not written", extra=kv(job_id=job_id, error=f"{type(exc).__name__}"))
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{job_id[:8]}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(5)
+
+    def reap(self) -> list[str]:
+        """Mark running jobs whose worker stopped beating for `heartbeat_timeout_s` as interrupted;
+        returns their ids. Jobs run by a process without heartbeats (the CLI, the embedded app) are left alone."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self.settings.heartbeat_timeout_s)
+        reaped = []
+        with self.database.session() as session:
+            rows = session.scalars(select(JobRow).where(JobRow.status == "running", JobRow.heartbeat_at.is_not(None),
+                                                        JobRow.heartbeat_at < cutoff).with_for_update(skip_locked=True))
+            for row in rows:
+                row.status, row.finished_at, row.current = "interrupted", now, None
+                row.error = (f"the worker running it ({row.worker}) stopped: no heartbeat for "
+                             f"{self.settings.heartbeat_timeout_s:.0f} s; run the source again")
+                reaped.append(row.job_id)
+        for job_id in reaped:
+            log.warning("job interrupted: its worker stopped", extra=kv(job_id=job_id))
+        return reaped
+
+    def fail(self, job_id: str, message: str) -> None:
+        """Record a job as failed before or outside `run` (its source could not be built, say)."""
+        self._update(job_id, status="failed", error=message[:500], finished_at=utcnow(), current=None)
+
+    def retry(self, job_id: str) -> str:
+        """Queue an interrupted or failed job again (a new job with the same source and parameters)."""
+        job = self.get(job_id)
+        if job["status"] not in ("interrupted", "failed"):
+            raise VraagbaakError(ErrorCode.CONFLICT, f"Job '{job_id}' is {job['status']}; only an interrupted "
+                                                     "or failed job can be run again.")
+        params = job.get("params") or {}
+        return self.enqueue(job["source_id"], force=bool(params.get("force")), only=params.get("only") or ())
 
     def run(self, job_id: str, ingestor: Ingestor, source: Source, *, force: bool = False,
             on_progress: ProgressCallback | None = None) -> IngestReport:
@@ -96,7 +201,10 @@ class Jobs:
     def start(self, source_id: str, make: Callable[[], tuple[Ingestor, Source]], *, force: bool = False,
               isolate: IngestSettings | None = None) -> str:
         """Start a job in a background thread; one running job per source (CONFLICT otherwise).
-        With `isolate`, files are parsed in worker processes under its time and memory limits."""
+        With `isolate`, files are parsed in worker processes under its time and memory limits.
+        With an external worker the job is only queued (`enqueue`)."""
+        if self.external:
+            return self.enqueue(source_id, force=force)
         with self._lock:
             running = self.active(source_id)
             if running:
@@ -123,7 +231,12 @@ class Jobs:
         return job_id
 
     def active(self, source_id: str) -> str | None:
-        """The id of this process's running job for a source, if any."""
+        """The id of this process's running job for a source, if any (with external workers: any
+        queued or running job of the source)."""
+        if self.external:
+            with self.database.session() as session:
+                return session.scalar(select(JobRow.job_id).where(JobRow.source_id == source_id,
+                                                                  JobRow.status.in_(ACTIVE)).limit(1))
         for job_id, thread in list(self._threads.items()):
             if thread.is_alive():
                 job = self.get(job_id)
@@ -138,7 +251,10 @@ class Jobs:
 
     def interrupted(self) -> int:
         """Mark jobs left `running` or `queued` by a process that died as `interrupted`; at start-up
-        of the only process that runs jobs (embedded mode)."""
+        of the only process that runs jobs (embedded mode). With external workers, queued jobs wait
+        for them: only the jobs of workers that stopped beating are marked (`reap`)."""
+        if self.external:
+            return len(self.reap())
         with self.database.session() as session:
             rows = list(session.scalars(select(JobRow).where(JobRow.status.in_(("running", "queued")))))
             for row in rows:
@@ -195,7 +311,20 @@ def _job_dict(row: JobRow) -> dict[str, Any]:
             "files_total": row.files_total, "files_done": row.files_done, "pages": row.pages, "chunks": row.chunks,
             "failed": row.failed, "current": row.current, "error": row.error, "elapsed_s": round(elapsed, 1),
             "files_per_s": round(rate, 2), "eta_s": round(eta, 1) if eta is not None else None,
-            "report": row.report}
+            "report": row.report, "params": row.params, "worker": row.worker,
+            "heartbeat_at": _aware(row.heartbeat_at).isoformat() if row.heartbeat_at else None}
+
+
+def _lock_source(session: Session, source_id: str) -> None:
+    """Postgres: hold a transaction-scoped advisory lock on the source (SQLite serialises writers itself)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"vraagbaak-job:{source_id}".encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def worker_name() -> str:
+    """`host:pid` of this process, as a claimed job's `worker`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class OnlySource(Source):
@@ -240,15 +369,23 @@ class SourceRunner:
 
     def start(self, source_id: str, *, force: bool = False, only: Collection[str] = ()) -> str:
         """Start a job over a source, or with `only` over just those uris of it (forced, nothing
-        removed). NOT_FOUND for an unknown source, CONFLICT while one of its jobs runs."""
+        removed). NOT_FOUND for an unknown source, CONFLICT while one of its jobs runs. With an
+        external worker the job is queued for it."""
+        if self.jobs.external:
+            self.catalog.get(source_id)  # NOT_FOUND now, not in the worker
+            return self.jobs.enqueue(source_id, force=force or bool(only), only=only)
+
+        def make() -> tuple[Ingestor, Source]:
+            return self.ingestor(), self.source(source_id, only)
+
+        isolate = self.settings if self.settings.isolate_parsing else None
+        return self.jobs.start(source_id, make, force=force or bool(only), isolate=isolate)
+
+    def source(self, source_id: str, only: Collection[str] = ()) -> Source:
+        """The configured source, or with `only` just those uris of it."""
         config = self.catalog.get(source_id)
         if only and isinstance(config, WebConfig):  # fetch just those pages, not the whole site
             config = config.model_copy(update={"start_urls": sorted(only), "sitemap": None, "max_depth": 0,
                                                "max_pages": len(only)})
-
-        def make() -> tuple[Ingestor, Source]:
-            source = config.build()
-            return self.ingestor(), OnlySource(source, only) if only else source
-
-        isolate = self.settings if self.settings.isolate_parsing else None
-        return self.jobs.start(source_id, make, force=force or bool(only), isolate=isolate)
+        source = config.build()
+        return OnlySource(source, only) if only else source

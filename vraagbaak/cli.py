@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--qrels", type=Path, help="qrels TSV (default: every qrels/*.tsv)")
     run = eval_sub.add_parser("run", help="evaluate configurations on a dataset; stores eval/runs/<time>-<name>/",
                               description="CONFIG is NAME=key=value,...: retriever (hybrid, dense, bm25, llamaindex), "
-                                          "k, reranker (none), generator (extractive, llm, none), model.")
+                                          "k, reranker (none, cross-encoder, llm), rerank_n, dedupe (on, off), merge (on, off), generator (extractive, llm, none), model.")
     run.add_argument("--dataset", type=Path, required=True)
     run.add_argument("--corpus", type=Path, help="the documents of an answer set")
     run.add_argument("--qrels", type=Path, help="qrels TSV of a BEIR folder")
@@ -141,14 +141,16 @@ def _parser() -> argparse.ArgumentParser:
     origin.add_argument("--from-db", action="store_true",
                         help="the answer records in the application database (DATABASE_URL / DATA_DIR)")
     build.add_argument("--out", type=Path, required=True, help="the proposed answer set (.jsonl) for review")
+    build.add_argument("--accepted-only", action="store_true",
+                       help="only the items an expert accepted (on /review): a set ready to evaluate")
     return parser
 
 
 def _area_modules() -> tuple:  # type: ignore[type-arg]
     """Commands that live beside their area's code (each module: `NAME`, `register(commands)`, `run(args, settings)`)."""
-    from vraagbaak import cli_audit, cli_gaps
+    from vraagbaak import cli_audit, cli_gaps, cli_privacy, cli_worker
 
-    return (cli_audit, cli_gaps)
+    return (cli_audit, cli_gaps, cli_worker, cli_privacy)
 
 
 _AREA_COMMANDS = _area_modules()
@@ -499,7 +501,7 @@ def _eval_offline(args: argparse.Namespace, settings) -> int:  # type: ignore[no
         from eval.build import build_from_file, records_from_database
 
         source = records_from_database(settings.database_url) if args.from_db else args.records
-        summary = build_from_file(source, args.out)
+        summary = build_from_file(source, args.out, accepted_only=args.accepted_only)
         print(summary)
         return 0
     from eval.report import compare_runs, write_report

@@ -23,9 +23,11 @@ from ingest.jobs import Jobs, SourceRunner
 from ingest.registry import Registry
 from ingest.schedule import Scheduler
 from ingest.sources.catalog import SourceCatalog
-from web.errors import install_error_handlers
+from web import privacy
+from web.errors import COMMON_ERRORS, install_error_handlers
 from web.pending import PendingQuestions
-from web.routes import admin, admin_pages, api, auth, compliance, learning, pages, sso
+from web.ratelimit import install_limits
+from web.routes import admin, admin_pages, api, auth, compliance, learning, pages, review, sso
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
             log.warning("store unavailable at start-up", extra={"ctx": {"error": exc.message}})
         app.state.database = Database.open(settings.database_url)
         app.state.accounts = Accounts(app.state.database, settings.auth)
+        app.state.pending = PendingQuestions(app.state.database)  # questions waiting for their stream, any process
         app.state.answer_log = AnswerLog.build(settings, app.state.database)
         app.state.assistant = Assistant.build(settings, app.state.store, app.state.embedder, app.state.answer_log)
         app.state.registry = Registry(app.state.database)
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
             app.state.catalog.sync_file()
         except VraagbaakError as exc:  # a broken sources file must not stop answering questions
             log.warning("sources file not read", extra={"ctx": {"error": exc.message}})
-        app.state.jobs = Jobs(app.state.database)
+        app.state.jobs = Jobs(app.state.database, settings.ingest)  # ingest.worker=external: only queues jobs
         app.state.jobs.interrupted()
         app.state.ingestor = None
         app.state.runner = SourceRunner(app.state.jobs, app.state.catalog, app.state.registry, app.state.store,
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
         app.state.scheduler.start()
         learning.start(app)  # the gap dashboard's service, its jobs listener, xAPI statements
         compliance.start(app)  # seal older answer records into the audit chain; apply retention
+        privacy.start(app)  # no client addresses or query strings in the access log; purge expired data
         log.info("app ready")
         try:
             yield
@@ -86,10 +90,10 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
             app.state.database.close()
 
     app = FastAPI(title="Vraagbaak", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Answers questions from the organisation's own documents, with citations.")
+                  description="Answers questions from the organisation's own documents, with citations.",
+                  responses=COMMON_ERRORS)  # the error statuses any API route can answer, in the OpenAPI spec
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
-    app.state.pending = PendingQuestions()  # questions waiting for their answer stream (web/pending.py)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     install_error_handlers(app)
 
@@ -98,8 +102,9 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
         """The OpenAPI explorer, served from vendored files (works offline, no inline script)."""
         return app.state.templates.TemplateResponse(request, "docs.html", {})
 
-    for area in (auth, sso, pages, api, admin, admin_pages, compliance, learning):
+    for area in (auth, sso, pages, api, admin, admin_pages, compliance, learning, review):
         app.include_router(area.router)
+    install_limits(app, settings.limits)  # rate limits per user and address, body size (web/ratelimit.py)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

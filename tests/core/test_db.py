@@ -67,3 +67,18 @@ def test_unreachable_database_is_a_clear_error() -> None:
 
     with pytest.raises(VraagbaakError, match="application database"):
         Database.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_the_migrations_form_one_line() -> None:
+    """One head, no branches: every migration follows the one before (work on parallel branches is linearised)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from core.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    assert len(script.get_heads()) == 1
+    revisions = list(script.walk_revisions())
+    assert all(r.down_revision is None or isinstance(r.down_revision, str) for r in revisions)  # no merges

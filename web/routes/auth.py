@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from core.errors import VraagbaakError
 from web.auth import SESSION_COOKIE, CsrfDep, SignedInDep, accounts, resolve_principal, safe_next, set_session_cookie
+from web.errors import error_responses
 from web.render import render
 
 router = APIRouter()
@@ -115,6 +116,7 @@ def create_token(request: Request, user: SignedInDep,
 
 
 @router.delete("/api/tokens/{token_id}", tags=["account"], status_code=204, dependencies=[CsrfDep],
+               responses=error_responses(404),
                summary="Revoke one of your API tokens.")
 def revoke_token(request: Request, token_id: str, user: SignedInDep) -> Response:
     accounts(request).revoke_token(user.user_id, token_id[:64])

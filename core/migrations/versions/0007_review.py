@@ -1,14 +1,14 @@
 """gold-set review decisions
 
-Revision ID: 0005_review
-Revises: 0004_compliance
+Revision ID: 0007_review
+Revises: 0006_privacy
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_review"
-down_revision = "0004_compliance"
+revision = "0007_review"
+down_revision = "0006_privacy"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,7 @@ feedback of the web issue; until then the database gives refusals as candidates)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,9 +117,9 @@ def read_records(path: Path) -> list[AnswerRecord]:
     return records
 
 
-def records_from_database(source: str | Database) -> list[AnswerRecord]:
-    """Every stored answer record, oldest first, as build input: with the asker's latest thumbs (feedback)
-    and any review decision already taken (/review)."""
+def records_from_database(source: str | Database, record_ids: Sequence[str] | None = None) -> list[AnswerRecord]:
+    """Every stored answer record (or just `record_ids`), oldest first, as build input: with the asker's
+    latest thumbs (feedback) and any review decision already taken (/review)."""
     from sqlalchemy import select
 
     from core.db import AnswerRecord as StoredRecord
@@ -128,10 +128,14 @@ def records_from_database(source: str | Database) -> list[AnswerRecord]:
     database = Database.open(source) if isinstance(source, str) else source
     try:
         with database.session() as session:
-            thumbs = {row.record_id: row.rating for row in
-                      session.scalars(select(FeedbackRow).order_by(FeedbackRow.created_at))}
-            decisions = {row.record_id: row.decision for row in session.scalars(select(GoldReviewRow))}
-            rows = list(session.scalars(select(StoredRecord).order_by(StoredRecord.created_at)))
+            feedback, reviews, stored = select(FeedbackRow), select(GoldReviewRow), select(StoredRecord)
+            if record_ids is not None:
+                feedback = feedback.where(FeedbackRow.record_id.in_(record_ids))
+                reviews = reviews.where(GoldReviewRow.record_id.in_(record_ids))
+                stored = stored.where(StoredRecord.record_id.in_(record_ids))
+            thumbs = {row.record_id: row.rating for row in session.scalars(feedback.order_by(FeedbackRow.created_at))}
+            decisions = {row.record_id: row.decision for row in session.scalars(reviews)}
+            rows = list(session.scalars(stored.order_by(StoredRecord.created_at)))
             return [AnswerRecord(row.question, row.answer, tuple(dict.fromkeys(c["uri"] for c in row.cited or [])),
                                  thumbs.get(row.record_id), not row.answered, row.language, row.record_id,
                                  decisions.get(row.record_id),

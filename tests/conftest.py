@@ -19,6 +19,7 @@ from core.models import prepare_models  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.store import QdrantStore  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
+from tests import postgres  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CORPUS = ROOT / "demo" / "corpus"
@@ -77,3 +78,34 @@ def demo_store(base_settings: Settings, embedder: Embedder, tmp_path_factory: py
     assert not report.failed, report.failed
     yield store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL 15 cluster for the module (tests/postgres.py); skips with the reason where
+    Debian's server binaries are missing."""
+    reason = postgres.available()
+    if reason:
+        pytest.skip(reason)
+    with postgres.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The application database on SQLite and on a fresh database of the real Postgres (the test runs twice)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    return postgres.fresh_database(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_server(base_settings: Settings) -> Iterator[object]:
+    """A real llama.cpp server (xllamacpp) with SmolLM2-135M from its pinned wheel, on a free loopback port,
+    one thread (the machine is shared); started once for every test of the LLM path."""
+    from assistant.llm_server import LlamaServer
+    from core.models import SMOLLM2, prepare_llm
+
+    with LlamaServer(prepare_llm(base_settings.models_dir, SMOLLM2), port=0, threads=1, ctx_size=2048,
+                     alias="smollm2", startup_timeout_s=120) as server:
+        yield server

@@ -105,3 +105,22 @@ def bad_files(folder: Path) -> dict[str, Path]:
     binary = folder / "blob.bin"
     binary.write_bytes(bytes(range(256)) * 8)
     return {"corrupt": corrupt, "empty": empty, "binary": binary}
+
+
+HR_TITLE = "Salarisschalen"
+HR_SECRET = "4.200 euro tot 5.800 euro"
+"""Text of the HR-only document that a reader outside `hr` must never see."""
+
+
+def hr_corpus(folder: Path) -> Path:
+    """A small intranet with one document only the `hr` group may read (a folder sidecar says so) and one
+    open to everyone; returns the folder."""
+    (folder / "hr").mkdir(parents=True)
+    (folder / "algemeen").mkdir()
+    (folder / "hr" / ".vraagbaak.yml").write_text("groups: [hr]\n")
+    (folder / "hr" / "salarisschalen.md").write_text(
+        f"# {HR_TITLE}\n\n## Senior adviseur\n\nHet bruto maandsalaris van een senior adviseur loopt van "
+        f"{HR_SECRET}, afhankelijk van de ervaring.\n")
+    (folder / "algemeen" / "kantine.md").write_text(
+        "# Kantine\n\nDe kantine is op werkdagen open van 11.30 tot 14.00 uur. Een broodje kost 2,50 euro.\n")
+    return folder

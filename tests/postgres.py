@@ -50,3 +50,15 @@ def postgres_server() -> Iterator[str]:
         subprocess.run(_as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
                        capture_output=True, timeout=60, check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh_database(server_url: str) -> str:
+    """A new, empty database on a running server (one per test keeps tests apart); its SQLAlchemy URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

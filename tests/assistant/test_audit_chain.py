@@ -7,44 +7,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import select, update
 
 from assistant.audit import verify_chain
 from assistant.records import AnswerLog, apply_retention, record_hash, retention_status, seal
 from core.db import AnswerRecord, Database, FeedbackRow
 from core.types import Answer, AnswerSentence, Citation
-from tests import postgres
 from vraagbaak.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    reason = postgres.available()
-    if reason:
-        pytest.skip(reason)
-    with postgres.postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'app.db'}"
-    server = request.getfixturevalue("postgres_url")
-    name = f"t{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return server.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -275,26 +274,19 @@ def test_unknown_or_unprepared_llms_say_what_to_do(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ the real server
 
 
-@pytest.fixture(scope="module")
-def llama_server(smollm2: Path) -> Iterator[LlamaServer]:
-    """llama.cpp serving SmolLM2 on a free loopback port (one thread: the test machine is shared)."""
-    with LlamaServer(smollm2, port=0, threads=1, ctx_size=2048, alias="smollm2", startup_timeout_s=120) as server:
-        yield server
-
-
-def test_the_server_is_healthy_on_loopback_and_lists_its_model(llama_server: LlamaServer) -> None:
-    assert llama_server.base_url.startswith("http://127.0.0.1:") and llama_server.base_url.endswith("/v1")
-    with urllib.request.urlopen(f"{llama_server.address}/health", timeout=10) as response:
+def test_the_server_is_healthy_on_loopback_and_lists_its_model(smollm2_server: LlamaServer) -> None:
+    assert smollm2_server.base_url.startswith("http://127.0.0.1:") and smollm2_server.base_url.endswith("/v1")
+    with urllib.request.urlopen(f"{smollm2_server.address}/health", timeout=10) as response:
         assert json.loads(response.read())["status"] == "ok"
-    with urllib.request.urlopen(f"{llama_server.base_url}/models", timeout=10) as response:
+    with urllib.request.urlopen(f"{smollm2_server.base_url}/models", timeout=10) as response:
         assert "smollm2" in {m["id"] for m in json.loads(response.read())["data"]}
 
 
 @pytest.mark.parametrize("question", ["When are visitors welcome?", "Where do employees park?"])
-def test_the_llm_answers_and_cites_only_the_passages_it_was_given(llama_server: LlamaServer,
+def test_the_llm_answers_and_cites_only_the_passages_it_was_given(smollm2_server: LlamaServer,
                                                                   extractive: ExtractiveGenerator,
                                                                   question: str) -> None:
-    generator = _generator(extractive, llama_server.base_url)
+    generator = _generator(extractive, smollm2_server.base_url)
     retrieval = _retrieval()
     answer = generator.generate(question, retrieval)
     assert answer.notice is None, "the real server answered, so no fallback"
@@ -311,20 +303,20 @@ def test_the_llm_answers_and_cites_only_the_passages_it_was_given(llama_server: 
         assert answer.refusal_reason in {"model_declined", "unsupported"} and not answer.citations
 
 
-def test_the_server_streams_chat_tokens(llama_server: LlamaServer, extractive: ExtractiveGenerator) -> None:
+def test_the_server_streams_chat_tokens(smollm2_server: LlamaServer, extractive: ExtractiveGenerator) -> None:
     from llama_index.core.llms import ChatMessage
 
-    generator = _generator(extractive, llama_server.base_url, max_tokens=16)
+    generator = _generator(extractive, smollm2_server.base_url, max_tokens=16)
     deltas = [chunk.delta for chunk in generator.llm.stream_chat(
         [ChatMessage(role="user", content="Name three colours.")]) if chunk.delta]
     assert len(deltas) >= 2 and "".join(deltas).strip()
 
 
-def test_the_llm_judge_asks_the_real_server_and_keeps_wrong_numbers_out(llama_server: LlamaServer,
+def test_the_llm_judge_asks_the_real_server_and_keeps_wrong_numbers_out(smollm2_server: LlamaServer,
                                                                         embedder: Embedder) -> None:
     from assistant.verify import EvidenceJudge, LLMJudge
 
-    settings = LLMSettings(base_url=llama_server.base_url, model="smollm2", timeout_s=60.0)
+    settings = LLMSettings(base_url=smollm2_server.base_url, model="smollm2", timeout_s=60.0)
     evidence = EvidenceJudge(embedder)
     judge = LLMJudge(settings, evidence, threshold=0.5, margin=1.0)  # every sentence goes to the model
     passage = PASSAGES[0][1]

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.audit import verify_chain
@@ -35,7 +35,6 @@ from core.db import (
 )
 from core.settings import GapsSettings
 from core.types import Answer, AnswerSentence, Citation
-from tests import postgres
 from vraagbaak.cli import main as cli
 
 SECRET = "privacy-test-secret"
@@ -43,28 +42,6 @@ PHRASE = "zwangerschapsverlof van Eva Jansen"
 """A distinctive phrase only Eva's questions hold."""
 EVA = "eva.jansen@example.org"
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    reason = postgres.available()
-    if reason:
-        pytest.skip(reason)
-    with postgres.postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'app.db'}"
-    server = request.getfixturevalue("postgres_url")
-    name = f"t{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return server.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture

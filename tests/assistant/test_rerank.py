@@ -24,7 +24,6 @@ from assistant.rerank import (
     rerank_top,
 )
 from core.errors import VraagbaakError
-from core.models import SMOLLM2, prepare_llm
 from core.settings import LLMSettings, RetrievalSettings, Settings
 from core.types import Hit, Passage
 from eval.runs import configured, parse_config
@@ -242,13 +241,6 @@ def test_the_llm_reranker_leaves_fewer_than_two_hits_alone() -> None:
 
 
 # ------------------------------------------------------------------------------ LLM: the real server
-
-
-@pytest.fixture(scope="module")
-def smollm2_server(base_settings: Settings) -> Iterator[LlamaServer]:
-    model = prepare_llm(base_settings.models_dir, SMOLLM2)
-    with LlamaServer(model, port=0, threads=1, ctx_size=2048, alias="smollm2", startup_timeout_s=120) as server:
-        yield server
 
 
 def test_the_llm_reranker_returns_the_same_passages_from_a_real_server(smollm2_server: LlamaServer) -> None:

@@ -3,25 +3,15 @@ whenever the model is down, slow or writes something that is not a rewrite of th
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from assistant.conversation import standalone_question
 from assistant.llm_server import LlamaServer
 from assistant.rewrite import LLMRewriter, acceptable, may_lean_on_history
-from core.models import SMOLLM2, prepare_llm
-from core.settings import LLMSettings, Settings
+from core.settings import LLMSettings
+from tests.web.support import free_port
 
 HISTORY = ["How many vacation days do I get?"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_only_a_line_that_rewrites_this_question_is_accepted() -> None:
@@ -44,20 +34,13 @@ def test_standalone_questions_cost_no_llm_call() -> None:
 
 
 def test_server_down_falls_back_to_the_rule() -> None:
-    rewriter = LLMRewriter(LLMSettings(base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout_s=5))
+    rewriter = LLMRewriter(LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_s=5))
     question = "en als ik parttime werk?"
     history = ["Hoeveel vakantiedagen heb ik?"]
     assert rewriter.rewrite(question, history) == standalone_question(question, history)
     assert rewriter.last_source == "rule"
     assert rewriter.rewrite("Hoeveel vakantiedagen heb ik?", []) == "Hoeveel vakantiedagen heb ik?"
     assert rewriter.last_source == "none"
-
-
-@pytest.fixture(scope="module")
-def smollm2_server(base_settings: Settings) -> Iterator[LlamaServer]:
-    model: Path = prepare_llm(base_settings.models_dir, SMOLLM2)
-    with LlamaServer(model, port=0, threads=1, ctx_size=2048, alias="smollm2", startup_timeout_s=120) as server:
-        yield server
 
 
 @pytest.mark.slow

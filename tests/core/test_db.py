@@ -3,7 +3,6 @@ migrations and the same registry operations on both."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,6 @@ from core.db import Database
 from core.settings import Settings
 from ingest.jobs import Jobs
 from ingest.registry import Registry
-from tests import postgres
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    reason = postgres.available()
-    if reason:
-        pytest.skip(reason)
-    with postgres.postgres_server() as url:
-        yield url
 
 
 def _exercise(database: Database) -> None:

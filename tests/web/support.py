@@ -6,8 +6,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -27,10 +28,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run the app under uvicorn on a free loopback port for the duration of the block."""
+def serve(app: FastAPI, *, before_start: Callable[[], None] | None = None, **options: Any) -> Iterator[str]:
+    """Run the app under uvicorn on a free loopback port for the duration of the block. `options` go to
+    uvicorn's Config (e.g. `access_log=True`, `forwarded_allow_ips`); `before_start` runs after uvicorn has
+    set up its loggers and before the app starts (to capture its logs)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **{"log_level": "warning", **options}))
+    if before_start is not None:
+        before_start()
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -82,3 +87,13 @@ def sign_in(client: httpx.Client, username: str, password: str = PASSWORD) -> st
     csrf = CSRF_IN_PAGE.search(page.text).group(1)  # type: ignore[union-attr]
     client.headers["X-CSRF-Token"] = csrf
     return csrf
+
+
+def app_routes(app: object, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(method, path) of every route the app serves, through included routers and their prefixes."""
+    for route in app.routes if hasattr(app, "routes") else app:  # type: ignore[attr-defined]
+        if hasattr(route, "original_router"):
+            yield from app_routes(route.original_router.routes, prefix + (route.include_context.prefix or ""))
+        elif hasattr(route, "methods") and hasattr(route, "path"):
+            for method in route.methods:
+                yield method, prefix + route.path

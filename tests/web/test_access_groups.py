@@ -21,36 +21,20 @@ from core.settings import Settings
 from core.store import QdrantStore
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
-from tests.web.support import api_token, make_user, serve, sign_in
+from tests.fixtures import HR_SECRET, HR_TITLE, hr_corpus
+from tests.web.support import api_token, app_routes, make_user, serve, sign_in
 from web.app import create_app
 
-SECRET = "4.200 euro tot 5.800 euro"
-TITLE = "Salarisschalen"
+SECRET = HR_SECRET
+TITLE = HR_TITLE
 QUESTION = "Wat verdient een senior adviseur?"
 GAP_QUESTION = "Hoeveel bonus krijgt een senior adviseur bij de salarisschalen?"
 PARAM = re.compile(r"{([a-z_]+)(?::path)?}")
 
 
-def _routes(app: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    for route in app.routes if hasattr(app, "routes") else app:
-        if hasattr(route, "original_router"):
-            yield from _routes(route.original_router.routes, prefix + (route.include_context.prefix or ""))
-        elif hasattr(route, "methods") and hasattr(route, "path"):
-            for method in route.methods:
-                yield method, prefix + route.path
-
-
 @pytest.fixture
 def site(settings: Settings, store: QdrantStore, embedder: Embedder, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    corpus = tmp_path / "intranet"
-    (corpus / "hr").mkdir(parents=True)
-    (corpus / "algemeen").mkdir()
-    (corpus / "hr" / ".vraagbaak.yml").write_text("groups: [hr]\n")
-    (corpus / "hr" / "salarisschalen.md").write_text(
-        f"# {TITLE}\n\n## Senior adviseur\n\nHet bruto maandsalaris van een senior adviseur loopt van "
-        f"{SECRET}, afhankelijk van de ervaring.\n")
-    (corpus / "algemeen" / "kantine.md").write_text(
-        "# Kantine\n\nDe kantine is op werkdagen open van 11.30 tot 14.00 uur. Een broodje kost 2,50 euro.\n")
+    corpus = hr_corpus(tmp_path / "intranet")
     database = Database.open(settings.database_url)
     report = Ingestor(store, embedder, settings.ingest, Registry(database)).ingest_folder(corpus, "intranet")
     assert not report.failed
@@ -115,7 +99,7 @@ def test_no_endpoint_shows_a_document_outside_the_readers_groups(site: dict[str,
                    "/compliance/export.json": {"document": doc_id}, "/api/compliance/records": {"document": doc_id},
                    f"/compliance/documents/{doc_id}": {"version": version[0]["version"]}}
         checked = []
-        for method, path in sorted(set(_routes(site["app"]))):
+        for method, path in sorted(set(app_routes(site["app"]))):
             if method != "GET" or path.startswith(("/static", "/login/sso", "/docs", "/openapi")):
                 continue
             concrete = PARAM.sub(lambda m: values[m.group(1)], path)

@@ -18,7 +18,6 @@ from assistant.llm_server import LlamaServer
 from assistant.retrieve import Retrieval
 from core.db import AnswerRecord, Database, FeedbackRow
 from core.embedding import Embedder
-from core.models import SMOLLM2, prepare_llm
 from core.settings import LLMSettings, Settings
 from core.store import QdrantStore
 from core.types import Hit, Passage
@@ -392,11 +391,10 @@ def _llm(base_settings: Settings, embedder: Embedder, base_url: str, **llm: obje
                         ExtractiveGenerator(embedder, base_settings.answer))
 
 
-def test_an_llm_answer_streams_its_sentences_while_it_is_written(base_settings: Settings, embedder: Embedder) -> None:
-    with LlamaServer(prepare_llm(base_settings.models_dir, SMOLLM2), port=0, threads=1, ctx_size=2048,
-                     alias="smollm2", startup_timeout_s=120) as server:
-        generator = _llm(base_settings, embedder, server.base_url)
-        drafts = list(generator.stream("When are visitors welcome?", _visitor_retrieval(embedder)))
+def test_an_llm_answer_streams_its_sentences_while_it_is_written(base_settings: Settings, embedder: Embedder,
+                                                                 smollm2_server: LlamaServer) -> None:
+    generator = _llm(base_settings, embedder, smollm2_server.base_url)
+    drafts = list(generator.stream("When are visitors welcome?", _visitor_retrieval(embedder)))
     final = drafts[-1]
     assert final.generator.startswith("llm") and final.notice is None  # the real server answered
     for draft in drafts[:-1]:  # every draft is the start of the final answer: shown sentences never change

@@ -29,7 +29,7 @@ from core.store import QdrantStore
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from tests.ingest.lms_fixtures import SCORM12_MANIFEST, page, with_member
-from tests.web.support import api_token, make_user, serve, sign_in
+from tests.web.support import api_token, app_routes, make_user, serve, sign_in
 from web.app import create_app
 
 ADMIN_TOKEN = "admin-token-for-the-attacks-test"
@@ -375,15 +375,6 @@ def test_oversized_and_malformed_requests_get_a_quick_4xx_never_a_500(site: dict
 
 # -- (e) path traversal ------------------------------------------------------------------------------------
 
-def _routes(app: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    for route in app.routes if hasattr(app, "routes") else app:
-        if hasattr(route, "original_router"):
-            yield from _routes(route.original_router.routes, prefix + (route.include_context.prefix or ""))
-        elif hasattr(route, "methods") and hasattr(route, "path"):
-            for method in route.methods:
-                yield method, prefix + route.path
-
-
 def _raw(url: str, method: str, target: str, headers: dict[str, str]) -> tuple[int, str]:
     """A request with the path exactly as given (an HTTP client would resolve `..` before sending it)."""
     host, port = url.removeprefix("http://").split(":")
@@ -402,7 +393,7 @@ def test_path_traversal_in_every_id_of_every_route_is_a_4xx_and_reads_no_file(si
     cookies = {"Cookie": "; ".join(f"{k}={v}" for k, v in eve.cookies.items()),
                "X-CSRF-Token": eve.headers["X-CSRF-Token"]}
     checked = 0
-    for method, path in sorted(set(_routes(site["app"]))):
+    for method, path in sorted(set(app_routes(site["app"]))):
         if not PARAM.search(path) or method == "HEAD" or path.startswith("/static"):
             continue
         for value in TRAVERSALS:

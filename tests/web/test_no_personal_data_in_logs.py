@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from core.accounts import Accounts
@@ -25,7 +22,7 @@ from core.embedding import Embedder
 from core.logging import configure_logging
 from core.settings import Settings
 from core.store import QdrantStore
-from tests.web.support import PASSWORD, free_port, make_user, sign_in
+from tests.web.support import PASSWORD, make_user, serve, sign_in
 from web.app import create_app
 from web.privacy import CLIENT, QUERY
 
@@ -91,10 +88,6 @@ def test_a_realistic_session_leaves_no_personal_data_in_the_logs(
     Accounts(database).create_user(EVA, PASSWORD, email=EVA_MAIL)
     database.close()
     make_user(settings.database_url, "carla", roles=("compliance",))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store=demo_store, embedder=embedder),
-                                           host="127.0.0.1", port=port, log_level="debug", access_log=True))
-    attach(captured)  # after uvicorn set up its loggers, before the app starts
     secrets = [EVA, "eva.jansen", EVA_MAIL, PASSWORD, WRONG_PASSWORD, PHRASE, *COMMENTS, "Pioenroos-55"]
     urls: list[str] = []
 
@@ -103,14 +96,8 @@ def test_a_realistic_session_leaves_no_personal_data_in_the_logs(
         if "location" in response.headers:
             urls.append(response.headers["location"])
 
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    app = create_app(settings, store=demo_store, embedder=embedder)
+    with serve(app, log_level="debug", access_log=True, before_start=lambda: attach(captured)) as base:
         with httpx.Client(base_url=base, timeout=120, event_hooks={"response": [seen]}) as browser, \
                 httpx.Client(base_url=base, timeout=120, event_hooks={"response": [seen]}) as carla:
             # a failed sign-in, then the real one
@@ -147,9 +134,6 @@ def test_a_realistic_session_leaves_no_personal_data_in_the_logs(
             assert httpx.get(f"{base}/api/admin/sources", headers={"Authorization": "Bearer admin-token-Pioenroos-55"},
                              timeout=30).status_code == 200
             assert browser.post("/logout").status_code == 303
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
     records = captured.records
     access = [r for r in records if r.name == "uvicorn.access"]

@@ -8,7 +8,6 @@ shows that the header then changes nothing."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,13 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from core.embedding import Embedder
 from core.settings import LimitsSettings, Settings
 from core.store import QdrantStore
 from ingest.pipeline import Ingestor
-from tests.web.support import CSRF_IN_PAGE, PASSWORD, api_token, free_port, make_user, serve, sign_in
+from tests.web.support import CSRF_IN_PAGE, PASSWORD, api_token, make_user, serve, sign_in
 from web.app import create_app
 from web.ratelimit import TokenBuckets, kind_of
 
@@ -156,29 +154,11 @@ def test_password_guessing_from_one_address_is_held_back_and_good_sign_ins_do_no
         assert _login(url, "bram", PASSWORD, "203.0.113.9").status_code == 303
 
 
-@contextmanager
-def _serve_without_trusted_proxy(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           forwarded_allow_ips="192.0.2.254"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def test_a_forged_forwarded_for_header_from_an_untrusted_client_does_not_escape_the_limit(
         settings: Settings, corpus: QdrantStore, embedder: Embedder) -> None:
     settings = _settings(settings, sign_in_per_ip=2, window_s=60.0)
     make_user(settings.database_url, "bram")
-    with _serve_without_trusted_proxy(create_app(settings, store=corpus, embedder=embedder)) as url:
+    with serve(create_app(settings, store=corpus, embedder=embedder), forwarded_allow_ips="192.0.2.254") as url:
         statuses = [_login(url, "bram", "wrong password!", f"203.0.113.{i}").status_code for i in range(3)]
     assert statuses == [401, 401, 429]
 

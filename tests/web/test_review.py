@@ -19,24 +19,17 @@ from core.store import QdrantStore
 from eval.validate import validate
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
+from tests.fixtures import HR_SECRET, hr_corpus
 from tests.web.support import make_user, serve, sign_in
 from vraagbaak.cli import main
 from web.app import create_app
 
-SECRET = "4.200 euro tot 5.800 euro"
+SECRET = HR_SECRET
 
 
 @pytest.fixture
 def url(settings: Settings, store: QdrantStore, embedder: Embedder, tmp_path: Path) -> Iterator[str]:
-    corpus = tmp_path / "intranet"
-    (corpus / "hr").mkdir(parents=True)
-    (corpus / "algemeen").mkdir()
-    (corpus / "hr" / ".vraagbaak.yml").write_text("groups: [hr]\n")
-    (corpus / "hr" / "salarisschalen.md").write_text(
-        f"# Salarisschalen\n\n## Senior adviseur\n\nHet bruto maandsalaris van een senior adviseur loopt van "
-        f"{SECRET}, afhankelijk van de ervaring.\n")
-    (corpus / "algemeen" / "kantine.md").write_text(
-        "# Kantine\n\nDe kantine is op werkdagen open van 11.30 tot 14.00 uur. Een broodje kost 2,50 euro.\n")
+    corpus = hr_corpus(tmp_path / "intranet")
     database = Database.open(settings.database_url)
     assert not Ingestor(store, embedder, settings.ingest, Registry(database)).ingest_folder(corpus, "intranet").failed
     database.close()

@@ -27,6 +27,7 @@ from core.embedding import Embedder
 from core.settings import OIDCSettings, Settings
 from core.store import QdrantStore
 from ingest.pipeline import Ingestor
+from tests.fixtures import hr_corpus
 from tests.web.support import CSRF_IN_PAGE, free_port, serve
 from web.app import create_app
 from web.oidc import FLOW_COOKIE, Flow, FlowSealer, identity_of, verify_id_token
@@ -207,15 +208,7 @@ def test_login_page_offers_single_sign_on_and_a_sign_in_through_the_provider_end
 def test_groups_from_the_claim_decide_what_is_cited_and_viewable(site: Site, store: QdrantStore,
                                                                   embedder: Embedder, settings: Settings,
                                                                   tmp_path: Path) -> None:
-    corpus = tmp_path / "intranet"
-    (corpus / "hr").mkdir(parents=True)
-    (corpus / "algemeen").mkdir()
-    (corpus / "hr" / ".vraagbaak.yml").write_text("groups: [hr]\n")
-    (corpus / "hr" / "salarisschalen.md").write_text(
-        "# Salarisschalen\n\n## Senior adviseur\n\nHet bruto maandsalaris van een senior adviseur loopt van "
-        "4.200 euro tot 5.800 euro, afhankelijk van de ervaring.\n")
-    (corpus / "algemeen" / "kantine.md").write_text(
-        "# Kantine\n\nDe kantine is op werkdagen open van 11.30 tot 14.00 uur. Een broodje kost 2,50 euro.\n")
+    corpus = hr_corpus(tmp_path / "intranet")
     report = Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "intranet")
     assert not report.failed
 

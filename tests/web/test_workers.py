@@ -39,27 +39,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    reason = postgres.available()
-    if reason:
-        pytest.skip(reason)
-    with postgres.postgres_server() as url:
-        yield url
-
-
 @pytest.fixture
-def database_url(postgres_url: str) -> Iterator[str]:
-    """A fresh database on the module's server for each test."""
-    import uuid
-
-    import psycopg
-
-    name = f"t{uuid.uuid4().hex[:12]}"
-    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+def database_url(postgres_url: str) -> str:
+    """A fresh database on the module's server for each test (Postgres only: several processes need it)."""
+    return postgres.fresh_database(postgres_url)
 
 
 # ------------------------------------------------------------------------------ a small intranet

@@ -32,9 +32,9 @@ def reviewer(request: Request) -> Principal:
     return principal
 
 
-def _items(request: Request, user: Principal) -> list[dict[str, Any]]:
-    """The proposed items, each with what this reviewer may see of it."""
-    records = records_from_database(request.app.state.database)
+def _items(request: Request, user: Principal, record_id: str | None = None) -> list[dict[str, Any]]:
+    """The proposed items (or the one of `record_id`), each with what this reviewer may see of it."""
+    records = records_from_database(request.app.state.database, None if record_id is None else [record_id])
     by_id = {r.record_id: r for r in records}
     lines, _summary = propose(records)
     access = DocumentAccess(request.app.state.database, request.app.state.store, user.groups)
@@ -65,8 +65,9 @@ def decide(request: Request, record_id: str, decision: str = Form(..., max_lengt
     user = reviewer(request)
     if decision not in ("accepted", "rejected", "proposed"):
         raise VraagbaakError(ErrorCode.BAD_REQUEST, "`decision` is accepted, rejected or proposed (undo).")
-    items = {i["line"]["record_id"]: i for i in _items(request, user)}
-    if record_id[:32] not in items:
+    record_id = record_id[:32]
+    items = {i["line"]["record_id"]: i for i in _items(request, user, record_id)}
+    if record_id not in items:
         raise VraagbaakError(ErrorCode.NOT_FOUND, "No such proposed item.")
     with request.app.state.database.session() as session:
         row = session.get(GoldReviewRow, record_id)

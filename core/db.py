@@ -21,6 +21,8 @@ from core.errors import ErrorCode, VraagbaakError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long an SQLite statement waits for another connection's write lock before it fails."""
 
 
 def utcnow() -> datetime:
@@ -62,7 +64,7 @@ class DocumentRow(Base):
     """The indexed version (content hash of what is searchable now); None when nothing is."""
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """Hash of the version plus access groups and lifecycle metadata: a change re-labels the chunks."""
-    status: Mapped[str] = mapped_column(String(20), index=True)  # indexed | failed | skipped
+    status: Mapped[str] = mapped_column(String(20), index=True)  # indexed | failed | skipped | erased
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     pages: Mapped[int] = mapped_column(Integer, default=0)
@@ -317,7 +319,7 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
     """WAL lets the web app read while an ingestion job writes; wait instead of failing on a lock."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

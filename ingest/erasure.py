@@ -2,6 +2,9 @@
 registry row (and a package's lessons), what derived data names it (the content-gap topics'
 closest documents) and in-process caches that registered a hook. Answer records are kept: they are
 the compliance log, and the report says how many of them cite the document.
+
+The registry row becomes a tombstone (status `erased`: id, source and location only), so a file
+that is still at its source is not indexed again by the next run; `allow_document` lifts it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class ErasureReport:
     gap_entries: int
     caches: dict[str, int] = field(default_factory=dict)
     answer_records_kept: int = 0
+    blocked: bool = False
+    """A tombstone keeps the document out of later runs until an admin allows it again."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -59,6 +64,8 @@ def erase_document(ingestor: Ingestor, database: Database, doc_id: str,
     chunks = sum(state.points for i in ids for state in ingestor.store.versions(i).values())
     if entry is None and not chunks:
         raise VraagbaakError(ErrorCode.NOT_FOUND, f"No document '{doc_id}' in the registry or the store.")
+    if entry is not None and entry.status == "erased" and not chunks:
+        raise VraagbaakError(ErrorCode.NOT_FOUND, f"Document '{doc_id}' was erased before ({entry.reason}).")
     rows = sum(1 for i in ids if ingestor.registry.get(i) is not None)
     ingestor.erase_document(doc_id)
     topics, entries = _scrub_gap_topics(database, ids)
@@ -76,9 +83,19 @@ def erase_document(ingestor: Ingestor, database: Database, doc_id: str,
     report = ErasureReport(doc_id=doc_id, source_id=entry.source_id if entry else "", uri=entry.uri if entry else "",
                            title=entry.title if entry else "", store_chunks=chunks, registry_rows=rows,
                            lessons=len(lessons), gap_topics=topics, gap_entries=entries, caches=dropped,
-                           answer_records_kept=kept)
+                           answer_records_kept=kept, blocked=entry is not None)
     log.info("document erased everywhere", extra=kv(doc_id=doc_id, chunks=chunks, rows=rows, gap_topics=topics))
     return report
+
+
+def allow_document(ingestor: Ingestor, doc_id: str) -> str:
+    """Lift an erasure's tombstone so that the next run of its source indexes the document again
+    (if the source still holds it); returns the source id. NOT_FOUND when it is not erased."""
+    entry = ingestor.registry.get(doc_id)
+    if entry is None or entry.status != "erased" or not ingestor.registry.allow(doc_id):
+        raise VraagbaakError(ErrorCode.NOT_FOUND, f"No erased document '{doc_id}'.")
+    log.info("erased document allowed again", extra=kv(doc_id=doc_id, source_id=entry.source_id))
+    return entry.source_id
 
 
 def _scrub_gap_topics(database: Database, ids: set[str]) -> tuple[int, int]:

@@ -51,6 +51,8 @@ def index_package(ingestor: Ingestor, item: SourceItem, run: _Run) -> None:
     source_id = run.source.source_id
     registry = ingestor.registry
     package_id = document_id(source_id, item.uri)
+    if ingestor.erased(package_id, item.uri, run):
+        return
     run.seen.add(package_id)
     entry = run.entries.get(package_id)
     groups = item.groups or run.source.groups or tuple(ingestor.settings.default_groups) or (EVERYONE,)
@@ -91,9 +93,11 @@ def index_package(ingestor: Ingestor, item: SourceItem, run: _Run) -> None:
         key = f"{item.uri}#{lesson.entry}#{lesson.title}"
         keys[key] = keys.get(key, 0) + 1
         doc_id = document_id(source_id, f"{key}#{keys[key]}")
+        uri = f"{item.uri}!/{lesson.launch or lesson.entry}"
+        if ingestor.erased(doc_id, uri, run):
+            continue
         lessons.append(doc_id)
         run.seen.add(doc_id)
-        uri = f"{item.uri}!/{lesson.launch or lesson.entry}"
         blocks = lesson_blocks(lesson.path, lesson.blocks)
         version = content_version("\n".join([*lesson.path, *(b.text for b in blocks)]).encode())
         lesson_fingerprint = _fingerprint(version, groups, item.metadata)

@@ -209,13 +209,25 @@ class Ingestor:
         for lesson in (entry.state.get("lessons", []) if entry and entry.media_type == "package" else []):
             self.store.delete_document(lesson)
             self.registry.remove([lesson])
-        self.registry.remove([doc_id])
+        if entry is not None:  # a tombstone: a file still at its source must not come back on the next run
+            self.registry.block(doc_id, entry.source_id, entry.uri,
+                                f"erased on {utcnow():%Y-%m-%d}; not indexed again until an admin allows it")
         log.info("document erased", extra=kv(doc_id=doc_id))
         return entry is not None
 
+    def erased(self, doc_id: str, uri: str, run: _Run) -> bool:
+        """True (and reported as skipped) when the document was erased and not allowed again."""
+        entry = run.entries.get(doc_id)
+        if entry is None or entry.status != "erased":
+            return False
+        run.seen.add(doc_id)
+        run.skipped.append(FailedFile(uri, entry.reason or "erased"))
+        return True
+
     def _remove_missing(self, run: _Run) -> None:
         """Documents the source no longer holds leave the store and the registry."""
-        gone = (set(run.entries) | set(run.store_state)) - run.seen
+        erased = {doc_id for doc_id, entry in run.entries.items() if entry.status == "erased"}
+        gone = (set(run.entries) | set(run.store_state)) - run.seen - erased  # tombstones stay
         uris = {**{d: str(i["uri"]) for d, i in self.store.documents(run.source.source_id).items() if d in gone},
                 **{d: e.uri for d, e in run.entries.items() if d in gone}}
         for doc_id in sorted(gone):
@@ -231,6 +243,8 @@ class Ingestor:
 
     def _item(self, item: SourceItem, run: _Run) -> None:
         doc_id = document_id(run.source.source_id, item.uri)
+        if self.erased(doc_id, item.uri, run):
+            return
         run.seen.add(doc_id)
         entry = run.entries.get(doc_id)
         groups = item.groups or run.source.groups or tuple(self.settings.default_groups) or (EVERYONE,)

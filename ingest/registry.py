@@ -17,7 +17,9 @@ from sqlalchemy import delete, func, select
 
 from core.db import Database, DocumentRow, SourceRow, utcnow
 
-STATUSES = ("indexed", "failed", "skipped")
+STATUSES = ("indexed", "failed", "skipped", "erased")
+"""`erased`: a tombstone left by a GDPR erasure (ingest/erasure.py). It keeps only the id, source and
+location, so that a file still at its source is not indexed again until an admin allows it."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,31 @@ class Registry:
             for start in range(0, len(ids), 500):
                 for row in session.scalars(select(DocumentRow).where(DocumentRow.doc_id.in_(ids[start:start + 500]))):
                     row.last_seen = now
+
+    def block(self, doc_id: str, source_id: str, uri: str, reason: str) -> None:
+        """Replace a document's row by an `erased` tombstone: everything read from the document
+        (title, groups, lifecycle, state, hashes) is dropped; the id, source and location stay."""
+        with self.database.session() as session:
+            session.execute(delete(DocumentRow).where(DocumentRow.doc_id == doc_id))
+            session.add(DocumentRow(doc_id=doc_id, source_id=source_id, uri=uri, title="", media_type="",
+                                    status="erased", reason=reason, chunk_count=0, pages=0, parser="", ocr=False,
+                                    language="", groups=[], lifecycle={}, state={}, last_seen=utcnow()))
+
+    def allow(self, doc_id: str) -> bool:
+        """Lift an erasure's tombstone: the next run indexes the document again if its source still
+        holds it. False when the document is not erased."""
+        with self.database.session() as session:
+            row = session.get(DocumentRow, doc_id)
+            if row is None or row.status != "erased":
+                return False
+            session.delete(row)
+            return True
+
+    def erased(self, source_id: str) -> set[str]:
+        """Ids of a source's erased documents (tombstones)."""
+        with self.database.session() as session:
+            return set(session.scalars(select(DocumentRow.doc_id).where(DocumentRow.source_id == source_id,
+                                                                        DocumentRow.status == "erased")))
 
     def remove(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)

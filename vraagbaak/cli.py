@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
     documents = commands.add_parser("documents", help="the document registry: what is indexed, failed, stale")
     documents.add_argument("--source", help="only this source")
-    documents.add_argument("--status", choices=["indexed", "failed", "skipped"])
+    documents.add_argument("--status", choices=["indexed", "failed", "skipped", "erased"])
     documents.add_argument("--stale", action="store_true", help="only documents not in force (expired, superseded)")
     documents.add_argument("--json", action="store_true")
 

@@ -1,5 +1,6 @@
-"""`vraagbaak privacy`: erase one user's data (GDPR art. 17) with a report of what was removed where;
-apply retention to answer records, feedback, sessions, tokens and derived data."""
+"""`vraagbaak privacy`: erase one user's data (GDPR art. 17) or one document with a report of what
+was removed where; allow an erased document back; apply retention to answer records, feedback,
+sessions, tokens and derived data."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     erase.add_argument("--delete-account", action="store_true", help="also delete the account itself")
     erase.add_argument("--dry-run", action="store_true", help="only report what would be removed")
     erase.add_argument("--json", action="store_true", help="print the report as JSON")
+    document = actions.add_parser("erase-document", help="erase a document from the store, the registry, content-gap "
+                                                         "topics and caches; a tombstone keeps it out of later runs")
+    document.add_argument("doc_id", help="the document's id (vraagbaak documents --json, or the admin pages)")
+    document.add_argument("--json", action="store_true", help="print the report as JSON")
+    allow = actions.add_parser("allow-document", help="let an erased document be indexed again by its source's next run")
+    allow.add_argument("doc_id")
     retention = actions.add_parser("retention", help="delete answer records older than audit.retention_days (with "
                                                      "their feedback and gap-topic mentions), expired sessions, "
                                                      "old revoked tokens and questions left waiting")
@@ -33,6 +40,8 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     try:
         if args.action == "erase-user":
             return _erase(args, settings, database)
+        if args.action in ("erase-document", "allow-document"):
+            return _document(args, settings, database)
         days = args.days if args.days is not None else settings.audit.retention_days
         if days is not None and days < 1:
             raise VraagbaakError(ErrorCode.BAD_REQUEST, "--days must be at least 1.")
@@ -64,6 +73,38 @@ def _erase(args: argparse.Namespace, settings, database) -> int:  # type: ignore
           f"{report.already_erased} erased before")
     for note in report.notes:
         print(f"note: {note}")
+    return 0
+
+
+def _document(args: argparse.Namespace, settings, database) -> int:  # type: ignore[no-untyped-def]
+    """Needs the store: with the embedded default, stop the app first (the folder is single-process)."""
+    from core.embedding import load_embedder
+    from core.store import QdrantStore
+    from ingest.erasure import allow_document, erase_document
+    from ingest.pipeline import Ingestor
+    from ingest.registry import Registry
+
+    store = QdrantStore.open(settings)
+    try:
+        ingestor = Ingestor(store, load_embedder(settings.embedding, settings.models_dir), settings.ingest,
+                            Registry(database))
+        if args.action == "allow-document":
+            source_id = allow_document(ingestor, args.doc_id)
+            print(f"document {args.doc_id} allowed again: the next run of source {source_id} indexes it "
+                  "if the file is still there")
+            return 0
+        report = erase_document(ingestor, database, args.doc_id)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"erased document {report.doc_id} ({report.source_id}: {report.uri}): {report.store_chunks} chunk(s) "
+          f"from the store, {report.registry_rows} registry row(s), {report.lessons} lesson(s), "
+          f"{report.gap_entries} mention(s) in {report.gap_topics} content-gap topic(s); "
+          f"{report.answer_records_kept} answer record(s) citing it kept as the audit log")
+    if report.blocked:
+        print(f"a tombstone keeps it out of later runs; `vraagbaak privacy allow-document {report.doc_id}` lifts it")
     return 0
 
 

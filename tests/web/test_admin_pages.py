@@ -209,9 +209,14 @@ def test_erasing_a_document_removes_it_everywhere_but_keeps_the_answer_records(
         assert re.search(r'data-where="cache"><th scope="row">[^<]*answers</th><td>1</td>', report)
         assert 'data-kept="1"' in report and not cache
 
+        assert re.search(r'data-where="blocked"><th scope="row">[^<]*</th><td>ja</td>', report)  # Dutch page
         assert admin.get(f"/documents/{verlof}").status_code == 404
-        assert admin.get(f"/admin/documents/{verlof}").status_code == 404
+        tombstone = admin.get(f"/admin/documents/{verlof}")  # only the id, source and location are left
+        assert tombstone.status_code == 200 and f'action="/admin/documents/{verlof}/allow"' in tombstone.text
+        assert "verlof.md" in tombstone.text and f"/admin/documents/{verlof}/delete" not in tombstone.text
         assert admin.post(f"/admin/documents/{verlof}/delete", data={}).status_code == 404
+        assert admin.post(f"/api/admin/documents/{verlof}/reindex").status_code == 409
+        assert admin.post(f"/api/admin/documents/{notes}/allow").status_code == 404  # not erased
         after = admin.post("/api/ask", json=question).json()
         assert all(c["document_id"] != verlof for c in after["citations"])
         assert "27 vakantiedagen" not in after["answer"]
@@ -219,14 +224,36 @@ def test_erasing_a_document_removes_it_everywhere_but_keeps_the_answer_records(
         api = admin.post(f"/api/admin/documents/{notes}/erase")  # the JSON twin says the same
         assert api.status_code == 200 and api.json()["registry_rows"] == 1 and api.json()["store_chunks"] >= 1
         assert api.json()["gap_entries"] == 2 and admin.get(f"/documents/{notes}").status_code == 404
+        assert api.json()["blocked"] is True
+
+        # the files are still in the folder: the next run skips them, says why, and writes nothing back
+        ingestor = Ingestor(store, embedder, settings.ingest, Registry(database))
+        rerun = ingestor.ingest_source(catalog.get("beleid").build())
+        skipped = {f.uri: f.reason for f in rerun.skipped}
+        assert set(skipped) >= {"verlof.md", "notes.txt"} and "erased on" in skipped["verlof.md"]
+        assert "verlof.md" not in rerun.new + rerun.updated + rerun.removed
+        assert not store.versions(verlof) and not store.versions(notes)
+        assert "27 vakantiedagen" not in admin.post("/api/ask", json=question).json()["answer"]
+        left = Registry(database).get(verlof)
+        assert left is not None and (left.status, left.title, left.groups, left.version) == ("erased", "", (), None)
+        listed = admin.get("/admin/documents", params={"status": "erased"}).text
+        assert listed.count('href="/admin/documents/') == 2
+
+        # an admin allows one back: the next run indexes it again
+        allowed = admin.post(f"/admin/documents/{verlof}/allow", data={})
+        assert allowed.status_code == 303 and allowed.headers["location"] == "/admin/sources/beleid"
+        assert admin.post(f"/api/admin/documents/{verlof}/allow").status_code == 404  # once
+        back = ingestor.ingest_source(catalog.get("beleid").build())
+        assert "verlof.md" in back.new and "notes.txt" in {f.uri for f in back.skipped}
+        assert admin.get(f"/documents/{verlof}").status_code == 200
     with database.session() as session:
         topic = session.get(GapTopicRow, "t1")
         assert topic.details == {"kind": "gap", "recheck": {"questions": [
             {"question": "Hoeveel vakantiedagen?", "answer": "", "answered": True, "sources": []},
             {"question": "Kantine?", "answer": "", "answered": True, "sources": []}]}}
         records = list(session.scalars(select(AnswerRecord)))
-        assert len(records) == 2 and any(verlof in str(r.cited) for r in records)  # the compliance log stays
-    assert Registry(database).get(verlof) is None and not store.versions(verlof)
+        assert len(records) == 3 and any(verlof in str(r.cited) for r in records)  # the compliance log stays
+    assert Registry(database).get(notes).status == "erased" and not store.versions(notes)
     database.close()
 
 
@@ -381,6 +408,7 @@ ADMIN_PAGES = ["/admin", "/admin/sources", "/admin/sources/new?kind=web", "/admi
                "/admin/users/abc/delete", "/admin/groups", "/admin/settings"]
 ADMIN_POSTS = ["/admin/sources/new", "/admin/sources/x", "/admin/sources/x/schedule", "/admin/sources/x/run",
                "/admin/sources/x/remove", "/admin/documents/abc/reindex", "/admin/documents/abc/delete",
+               "/admin/documents/abc/allow",
                "/admin/users", "/admin/users/abc", "/admin/users/abc/password", "/admin/users/abc/delete"]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from core.errors import ErrorCode, VraagbaakError
-from ingest.erasure import ErasureReport, erase_document
+from ingest.erasure import ErasureReport, allow_document, erase_document
 from ingest.jobs import Jobs, SourceRunner
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
@@ -56,6 +56,8 @@ def reindex(runner: SourceRunner, doc_id: str) -> str:
     entry = runner.registry.get(doc_id)
     if entry is None:
         raise VraagbaakError(ErrorCode.NOT_FOUND, f"No document '{doc_id}' in the registry.")
+    if entry.status == "erased":
+        raise VraagbaakError(ErrorCode.CONFLICT, f"Document '{doc_id}' was erased; allow it again first.")
     return runner.start(entry.source_id, only={entry.uri.split("!", 1)[0]})
 
 
@@ -68,6 +70,11 @@ def erase(request: Request, doc_id: str) -> ErasureReport:
     if entry is not None and state.jobs.active(entry.source_id):
         raise VraagbaakError(ErrorCode.CONFLICT, f"An ingestion job for '{entry.source_id}' is running; wait for it.")
     return erase_document(_ingestor(request), state.database, doc_id, getattr(state, "erasure_hooks", None))
+
+
+def allow(request: Request, doc_id: str) -> str:
+    """Lift an erasure's tombstone (NOT_FOUND when the document is not erased); returns its source."""
+    return allow_document(_ingestor(request), doc_id)
 
 
 @router.get("/sources", summary="Configured sources with their document counts.")
@@ -115,7 +122,7 @@ def get_job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
 
 @router.get("/documents", summary="The document registry: status, reasons, stale documents.")
 def list_documents(registry: RegistryDep, source: str | None = None,
-                   status: Literal["indexed", "failed", "skipped"] | None = None, stale: bool = False,
+                   status: Literal["indexed", "failed", "skipped", "erased"] | None = None, stale: bool = False,
                    limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
     entries = registry.stale(source) if stale else sorted(registry.entries(source, status=status).values(),
                                                           key=lambda e: (e.source_id, e.uri))
@@ -146,3 +153,8 @@ def erase_document_route(doc_id: str, request: Request) -> Response:
 @router.post("/documents/{doc_id}/erase", summary="Erase a document as DELETE does, and say what was removed where.")
 def erase_with_report(doc_id: str, request: Request) -> dict[str, Any]:
     return erase(request, doc_id).as_dict()
+
+
+@router.post("/documents/{doc_id}/allow", summary="Let an erased document be indexed again by its source's next job.")
+def allow_route(doc_id: str, request: Request) -> dict[str, Any]:
+    return {"doc_id": doc_id, "source_id": allow(request, doc_id), "allowed": True}

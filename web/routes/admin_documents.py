@@ -1,5 +1,6 @@
 """Admin pages for the document registry: filter and page through documents, open one, re-index
-it, or erase it everywhere (store, registry, derived data, caches) with a report of what went."""
+it, or erase it everywhere (store, registry, derived data, caches) with a report of what went, and
+allow an erased one back."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ingest.registry import stale_reason
 from web.auth import CsrfDep
 from web.deps import StoreDep
 from web.render import render
-from web.routes.admin import CatalogDep, JobsDep, RegistryDep, RunnerDep, erase, reindex
+from web.routes.admin import CatalogDep, JobsDep, RegistryDep, RunnerDep, allow, erase, reindex
 
 router = APIRouter()
 
@@ -25,7 +26,7 @@ PAGE_SIZE = 50
 
 @router.get("/documents")
 def documents(request: Request, registry: RegistryDep, catalog: CatalogDep,
-              source: str = Query("", max_length=100), status: str = Query("", pattern="^(|indexed|failed|skipped)$"),
+              source: str = Query("", max_length=100), status: str = Query("", pattern="^(|indexed|failed|skipped|erased)$"),
               stale: bool = False, q: str = Query("", max_length=200), page: int = Query(1, ge=1, le=100_000)
               ) -> Response:
     """Filtered, paged; `stale` = indexed documents not in force today (from their lifecycle)."""
@@ -86,7 +87,7 @@ def reindex_document(doc_id: str, runner: RunnerDep) -> Response:
 @router.get("/documents/{doc_id}/delete")
 def delete_form(request: Request, doc_id: str, registry: RegistryDep) -> Response:
     entry = registry.get(doc_id[:64])
-    if entry is None:
+    if entry is None or entry.status == "erased":
         raise VraagbaakError(ErrorCode.NOT_FOUND, f"No document '{doc_id[:64]}' in the registry.")
     return render(request, "admin_confirm.html", {
         "action": f"/admin/documents/{entry.doc_id}/delete", "kind": "document", "name": entry.title or entry.uri,
@@ -97,3 +98,10 @@ def delete_form(request: Request, doc_id: str, registry: RegistryDep) -> Respons
 def delete_document(request: Request, doc_id: str) -> Response:
     report = erase(request, doc_id[:64])
     return render(request, "admin_erased.html", {"report": report})
+
+
+@router.post("/documents/{doc_id}/allow", dependencies=[CsrfDep])
+def allow_document(request: Request, doc_id: str) -> Response:
+    """Lift an erasure's tombstone; the source's next job indexes the file again if it is still there."""
+    source_id = allow(request, doc_id[:64])
+    return RedirectResponse(f"/admin/sources/{source_id}", status_code=303)

@@ -84,8 +84,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_topics_lc": "onderwerpen", "adm_erased_cache": "Cache", "adm_erased_caches": "Caches",
         "adm_no_caches": "geen cache houdt documenttekst vast",
         "adm_records_kept": "Antwoordregistraties die dit document citeren (bewaard als auditlogboek)",
-        "adm_erased_note": "Staat het bestand nog in de bron, dan komt het bij de volgende indexeertaak terug; "
-                          "verwijder het daar of sluit het uit.",
+        "adm_erased_note": "Het register houdt alleen een wismarkering (id, bron en locatie): staat het bestand nog "
+                          "in de bron, dan slaat de volgende indexeertaak het over tot een beheerder het weer toelaat.",
+        "adm_erased_blocked": "Uitgesloten van opnieuw indexeren", "adm_status_erased": "gewist",
+        "adm_allow_again": "Weer toelaten bij de volgende indexeertaak",
+        "adm_erased_doc_note": "Dit document is gewist. Toelaten haalt de wismarkering weg; de volgende indexeertaak "
+                               "van de bron indexeert het opnieuw als het bestand daar nog staat.",
         "adm_auth": "Aanmelding", "adm_auth_local": "lokaal", "adm_auth_oidc": "single sign-on", "adm_active": "Actief",
         "adm_last_login": "Laatst aangemeld", "adm_new_user": "Nieuwe lokale gebruiker", "adm_display_name": "Weergavenaam",
         "adm_password_rule": "Minimaal aantal tekens:", "adm_h_user_groups": "Gescheiden door komma's, bv. hr, directie.",
@@ -209,8 +213,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_topics_lc": "topics", "adm_erased_cache": "Cache", "adm_erased_caches": "Caches",
         "adm_no_caches": "no cache holds document text",
         "adm_records_kept": "Answer records citing this document (kept as the audit log)",
-        "adm_erased_note": "If the file is still at the source, the next ingestion job brings it back; "
-                          "remove it there or exclude it.",
+        "adm_erased_note": "The registry keeps only an erasure marker (id, source and location): if the file is still "
+                          "at the source, the next ingestion job skips it until an admin allows it again.",
+        "adm_erased_blocked": "Kept out of re-indexing", "adm_status_erased": "erased",
+        "adm_allow_again": "Allow again at the next ingestion job",
+        "adm_erased_doc_note": "This document was erased. Allowing it removes the erasure marker; the source's next "
+                               "ingestion job indexes it again if the file is still there.",
         "adm_auth": "Sign-in", "adm_auth_local": "local", "adm_auth_oidc": "single sign-on", "adm_active": "Active",
         "adm_last_login": "Last sign-in", "adm_new_user": "New local user", "adm_display_name": "Display name",
         "adm_password_rule": "Fewest characters:", "adm_h_user_groups": "Separated by commas, e.g. hr, board.",

@@ -2,7 +2,10 @@
 many minutes have passed since its last job started (or at once when it never had one), unless
 one of its jobs is running. A small daemon thread in the web app looks every `tick_s` seconds.
 
-Jobs run in the process that starts them (embedded mode): run one app process with a scheduler.
+Embedded mode (`ingest.worker=embedded`): jobs run in the process that starts them, so run one app
+process. With `ingest.worker=external` every app process may run a scheduler: a due source is only
+queued (`Jobs.enqueue` checks for an active job under a per-source lock on Postgres, so two
+processes cannot both queue it; the loser's CONFLICT is skipped) and `vraagbaak worker` runs it.
 """
 
 from __future__ import annotations

@@ -278,12 +278,12 @@ class Database:
 
     def migrate(self) -> None:
         """Run the Alembic migrations up to head (idempotent)."""
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs its plugins at INFO
         from alembic import command
         from alembic.config import Config
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":  # several processes start at once: one migrates

@@ -10,6 +10,12 @@ digests, so that erasure keeps the chain verifiable: assistant/redaction.py). Ap
 processes (SQLite: `BEGIN IMMEDIATE`; Postgres: a transaction-scoped advisory lock; the unique `seq`
 is the backstop). `verify_chain` recomputes it; `apply_retention` deletes old records from the start
 of the chain and leaves a checkpoint (seq and hash of the last deleted record) to verify from.
+
+An answer never waits long for its record: the append waits at most `audit.record_wait_s` for the
+chain's lock (another writer holds the database). A record that cannot be written then (locked, disk
+full, read-only) is kept in a bounded queue in memory and written, in order, by a background thread
+once the database takes writes again; while records wait there, new ones join the queue without
+waiting. The answer itself is given at once, without a `record_id`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from assistant.redaction import field_digests, with_digests
 from assistant.retrieve import Retrieval
-from core.db import AnswerRecord, AuditCheckpointRow, Database, FeedbackRow, utcnow
+from core.db import SQLITE_BUSY_TIMEOUT_MS, AnswerRecord, AuditCheckpointRow, Database, FeedbackRow, utcnow
 from core.errors import ErrorCode, VraagbaakError
 from core.logging import kv
 from core.settings import Settings
@@ -48,6 +55,10 @@ ANONYMOUS = "anonymous"
 """The user id of questions asked without signing in."""
 
 _KEY_FILE = "pseudonym.key"
+
+BACKLOG_LIMIT = 1000
+"""Most answer records kept in memory while the database takes no writes; beyond it new ones are dropped (logged)."""
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.5, 30.0
 
 
 def pseudonym(user_id: str, secret: str) -> str:
@@ -87,28 +98,40 @@ class GeneratorInfo:
 class AnswerLog:
     """Stores answer records in the application database, each appended to the audit hash chain."""
 
-    def __init__(self, database: Database, secret: str) -> None:
+    def __init__(self, database: Database, secret: str, wait_s: float | None = None) -> None:
         if not secret:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, "The pseudonym secret must not be empty.")
         self.database = database
         self._secret = secret
+        self.wait_s = wait_s
+        """Longest a record's append waits for the chain's lock; None: the database's own busy timeout, retried."""
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         """Called with each record's content after it is stored (e.g. xAPI statements); a failing one is logged."""
+        self._backlog: deque[tuple[dict[str, Any], float]] = deque()
+        self._backlog_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._closing = threading.Event()
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> AnswerLog:
         """With the configured pseudonym secret, or the installation's own key in the data folder."""
         configured = settings.answer.pseudonym_secret
         secret = configured.get_secret_value() if configured else installation_secret(settings.data_dir)
-        return cls(database, secret)
+        return cls(database, secret, wait_s=settings.audit.record_wait_s)
+
+    @property
+    def waiting(self) -> int:
+        """Records kept in memory, not yet written."""
+        return len(self._backlog)
 
     def pseudonym(self, user_id: str | None) -> str:
         return pseudonym(user_id or ANONYMOUS, self._secret)
 
     def record(self, answer: Answer, retrieval: Retrieval | None, user: str | None,
                info: GeneratorInfo = GeneratorInfo()) -> str:
-        """Store one answer at the end of the chain; returns the record id. A failed write raises
-        `VraagbaakError` (STORE_UNAVAILABLE): the caller decides whether the answer may still be given."""
+        """Store one answer at the end of the chain; returns the record id. When it cannot be written within
+        `wait_s` (or earlier records still wait), it is kept for the background writer and `VraagbaakError`
+        (STORE_UNAVAILABLE) is raised: the caller decides whether the answer may still be given."""
         hits = retrieval.hits if retrieval is not None else ()
         groups = {h.passage.doc_id: list(h.passage.groups) for h in hits}
         content: dict[str, Any] = dict(
@@ -139,17 +162,88 @@ class AnswerLog:
             timings_ms=dict(answer.timings_ms),
             thread_id=answer.thread_id,
         )
+        with self._backlog_lock:
+            queued = bool(self._backlog)
+            kept = queued and self._defer(content)  # the database refuses writes: keep the order, do not wait
+        if queued:
+            raise VraagbaakError(ErrorCode.STORE_UNAVAILABLE, f"The answer could not be recorded now ({_later(kept)}): "
+                                                              "earlier records are still waiting.")
         try:
-            append(self.database, content)
+            append(self.database, content, wait_s=self.wait_s)
         except Exception as exc:
-            raise VraagbaakError(ErrorCode.STORE_UNAVAILABLE,
-                                 f"The answer could not be recorded: {type(exc).__name__}: {str(exc)[:200]}") from exc
+            with self._backlog_lock:
+                kept = self._defer(content)
+            raise VraagbaakError(ErrorCode.STORE_UNAVAILABLE, f"The answer could not be recorded now ({_later(kept)}): "
+                                                              f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        self._notify(content)
+        return content["record_id"]
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """Stop the background writer after one last try at what is waiting; log what is lost."""
+        self._closing.set()
+        writer = self._writer
+        if writer is not None:
+            writer.join(timeout=wait_s)
+        while self._backlog:
+            content, _since = self._backlog[0]
+            try:
+                append(self.database, content, wait_s=self.wait_s)
+            except Exception as exc:
+                log.error("answer records lost at shutdown", extra=kv(
+                    records=len(self._backlog), error=f"{type(exc).__name__}: {exc}"[:300]))
+                return
+            with self._backlog_lock:
+                self._backlog.popleft()
+            self._notify(content)
+
+    def _notify(self, content: dict[str, Any]) -> None:
         for listener in self.listeners:
             try:
                 listener(content)
             except Exception as exc:
                 log.warning("answer listener failed", extra=kv(error=f"{type(exc).__name__}: {exc}"[:300]))
-        return content["record_id"]
+
+    def _defer(self, content: dict[str, Any]) -> bool:
+        """Queue a record for the background writer (caller holds `_backlog_lock`); False when the queue is full."""
+        if len(self._backlog) >= BACKLOG_LIMIT:
+            log.error("answer record dropped: too many records waiting", extra=kv(
+                record_id=content["record_id"], waiting=len(self._backlog)))
+            return False
+        self._backlog.append((content, time.monotonic()))
+        if self._writer is None and not self._closing.is_set():
+            self._writer = threading.Thread(target=self._write_later, name="answer-records", daemon=True)
+            self._writer.start()
+        return True
+
+    def _write_later(self) -> None:
+        """Write the waiting records oldest first, retrying with a growing pause while the database refuses."""
+        pause = _RETRY_FIRST_S
+        while not self._closing.is_set():
+            with self._backlog_lock:
+                if not self._backlog:
+                    self._writer = None
+                    return
+                content, since = self._backlog[0]
+            try:
+                append(self.database, content, wait_s=self.wait_s)
+            except Exception as exc:
+                log.debug("answer record still not written", extra=kv(error=type(exc).__name__, waiting=self.waiting))
+                self._closing.wait(pause)
+                pause = min(pause * 2, _RETRY_MAX_S)
+                continue
+            with self._backlog_lock:
+                self._backlog.popleft()
+                left = len(self._backlog)
+            pause = _RETRY_FIRST_S
+            log.info("answer recorded late", extra=kv(record_id=content["record_id"],
+                                                      late_s=round(time.monotonic() - since, 1), waiting=left))
+            self._notify(content)
+        with self._backlog_lock:
+            self._writer = None
+
+
+def _later(kept: bool) -> str:
+    return "it is kept to be written later" if kept else "too many records are waiting: it is lost"
 
 
 # -- the hash chain ---------------------------------------------------------------------------------
@@ -200,19 +294,35 @@ def record_hash(row: AnswerRecord, seq: int | None = None) -> str:
 
 
 @contextmanager
-def chain_transaction(database: Database) -> Iterator[Session]:
+def chain_transaction(database: Database, wait_s: float | None = None) -> Iterator[Session]:
     """A session that holds the chain's write lock until it commits: appends, sealing and retention
-    never interleave, across threads and processes."""
-    with _process_lock, database.session() as session:
-        connection = session.connection()
-        dialect = connection.dialect.name
-        if dialect == "sqlite":
-            raw = connection.connection.dbapi_connection
-            if not getattr(raw, "in_transaction", False):
-                connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
-        elif dialect == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-        yield session
+    never interleave, across threads and processes. `wait_s`: wait at most this long for the lock
+    (TimeoutError in this process; the database's lock error otherwise); None: the database's busy timeout."""
+    started = time.monotonic()
+    if not _process_lock.acquire(timeout=-1 if wait_s is None else wait_s):
+        raise TimeoutError(f"the audit chain stayed busy in this process for {wait_s} s")
+    try:
+        with database.session() as session:
+            connection = session.connection()
+            dialect = connection.dialect.name
+            left_ms = None if wait_s is None else max(1, int((wait_s - (time.monotonic() - started)) * 1000))
+            if dialect == "sqlite":
+                raw = connection.connection.dbapi_connection
+                if not getattr(raw, "in_transaction", False):
+                    if left_ms is not None:
+                        connection.exec_driver_sql(f"PRAGMA busy_timeout={left_ms}")
+                    try:
+                        connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
+                    finally:
+                        if left_ms is not None:
+                            connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            elif dialect == "postgresql":
+                if left_ms is not None:  # only for this transaction; the advisory lock's wait counts
+                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = {left_ms}")
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+            yield session
+    finally:
+        _process_lock.release()
 
 
 def _head(session: Session, *, for_update: bool = False) -> tuple[int, str]:
@@ -235,19 +345,22 @@ def _link(session: Session, row: AnswerRecord) -> None:
     row.record_hash = record_hash(row)
 
 
-def append(database: Database, content: dict[str, Any]) -> AnswerRecord:
+def append(database: Database, content: dict[str, Any], wait_s: float | None = None) -> AnswerRecord:
     """Insert one record as the chain's next link. A lost race on the unique `seq` (a database
-    without a lock we know) is retried."""
+    without a lock we know) is retried. `wait_s`: give up after about this long (the lock's wait
+    and the retries together) with the last error."""
+    deadline = None if wait_s is None else time.monotonic() + wait_s
     for attempt in range(_APPEND_ATTEMPTS):
         row = AnswerRecord(**content)
         try:
-            with chain_transaction(database) as session:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            with chain_transaction(database, left) as session:
                 row.created_at = utcnow()  # under the lock: time order follows chain order
                 _link(session, row)
                 session.add(row)
             return row
-        except (IntegrityError, OperationalError) as exc:
-            if attempt == _APPEND_ATTEMPTS - 1:
+        except (IntegrityError, OperationalError, TimeoutError) as exc:
+            if attempt == _APPEND_ATTEMPTS - 1 or (deadline is not None and time.monotonic() >= deadline):
                 raise
             log.info("audit chain append retried", extra=kv(attempt=attempt + 1, error=type(exc).__name__))
             time.sleep(0.01 * (attempt + 1))

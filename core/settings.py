@@ -117,6 +117,8 @@ class AnswerSettings(BaseModel):
         "auto", description="`extractive` (offline), `llm` (needs LLM_BASE_URL), or `auto`: llm when LLM_BASE_URL is set."
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
+    sentence_cache: int = Field(
+        10_000, ge=0, le=1_000_000, description="Candidate-sentence vectors the extractive generator keeps per process (about 1.7 KB each), so a passage asked about again is not embedded again; 0 = off.")
     min_relevance: float = Field(0.52, description="Least evidence score (0..1) for a sentence to count as an answer.")
     verify: bool = Field(True, description="Check every answer sentence against the passage it cites (assistant/verify.py).")
     min_support: float = Field(
@@ -201,6 +203,8 @@ class AuditSettings(BaseModel):
     """The compliance audit log of answer records."""
 
     retention_days: int | None = Field(None, ge=1, description="Answer records older than this are deleted; unset = kept.")
+    record_wait_s: float = Field(
+        2.0, gt=0, le=60, description="Longest an answer waits to write its record while another writer holds the database; then the answer is given and the record is kept in memory and written when the database takes writes again.")
 
 
 class GapsSettings(BaseModel):

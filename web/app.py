@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
         finally:
             app.state.scheduler.stop()
             learning.stop(app)
+            app.state.answer_log.close()  # one last try at records still waiting to be written
             if own_store:
                 app.state.store.close()
             app.state.database.close()

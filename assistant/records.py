@@ -185,9 +185,9 @@ class AnswerLog:
         if writer is not None:
             writer.join(timeout=wait_s)
         while self._backlog:
-            content, _since = self._backlog[0]
+            content, since = self._backlog[0]
             try:
-                append(self.database, content, wait_s=self.wait_s)
+                append(self.database, _late(content, since), wait_s=self.wait_s)
             except Exception as exc:
                 log.error("answer records lost at shutdown", extra=kv(
                     records=len(self._backlog), error=f"{type(exc).__name__}: {exc}"[:300]))
@@ -225,7 +225,7 @@ class AnswerLog:
                     return
                 content, since = self._backlog[0]
             try:
-                append(self.database, content, wait_s=self.wait_s)
+                append(self.database, _late(content, since), wait_s=self.wait_s)
             except Exception as exc:
                 log.debug("answer record still not written", extra=kv(error=type(exc).__name__, waiting=self.waiting))
                 self._closing.wait(pause)
@@ -240,6 +240,13 @@ class AnswerLog:
             self._notify(content)
         with self._backlog_lock:
             self._writer = None
+
+
+def _late(content: dict[str, Any], since: float) -> dict[str, Any]:
+    """The record as written late: its time is the time of writing (so time order follows chain
+    order), and `timings_ms.recorded_late` says how long after the answer that was."""
+    late_ms = round((time.monotonic() - since) * 1000, 1)
+    return {**content, "timings_ms": {**content.get("timings_ms", {}), "recorded_late": late_ms}}
 
 
 def _later(kept: bool) -> str:

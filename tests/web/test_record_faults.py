@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from assistant import records
 from assistant.audit import verify_chain
 from assistant.records import AnswerLog
-from core.db import Database
+from core.db import AnswerRecord, Database
 from core.embedding import Embedder
 from core.errors import VraagbaakError
 from core.settings import Settings
@@ -267,6 +267,10 @@ def test_the_wait_for_the_chain_lock_is_bounded_and_the_record_follows(database_
             time.sleep(0.1)
         report = verify_chain(database)
         assert report.ok and report.checked == 3, report.summary()
+        with database.session() as session:  # a late record says how late: its answer's time is recoverable
+            late = [r.timings_ms.get("recorded_late") for r in session.scalars(select(AnswerRecord)
+                                                                               .order_by(AnswerRecord.seq))]
+        assert late[0] is None and all(ms is not None and ms > 0 for ms in late[1:]), late
     finally:
         log.close()
         database.close()

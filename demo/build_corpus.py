@@ -64,7 +64,7 @@ LABELS = {
 }
 
 # Fixed timestamp for reproducible files (DOCX core properties).
-FIXED_TIME = dt.datetime(2025, 10, 1, 9, 0, 0, tzinfo=dt.timezone.utc)
+FIXED_TIME = dt.datetime(2025, 10, 1, 9, 0, 0, tzinfo=dt.UTC)
 
 
 # --------------------------------------------------------------------------

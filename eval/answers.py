@@ -14,6 +14,7 @@ from pathlib import Path
 from assistant.service import Assistant
 from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
+from core.lexical import terms
 from core.settings import Settings
 from core.store import QdrantStore
 from ingest.pipeline import Ingestor
@@ -27,6 +28,8 @@ class AnswerItem:
     answerable: bool
     expected_documents: tuple[str, ...]
     answer_keywords: tuple[str, ...] = ()
+    answer_span: str | None = None
+    """The annotated answer span (nl-policyqa), checked against the answer: `span_hit`, `span_recall`."""
 
 
 @dataclass
@@ -42,6 +45,13 @@ class ItemResult:
     ms: float
     answer: str
     failure: str | None = None
+    support_rate: float | None = None
+    """Share of the generated sentences their citations support (None: nothing was verified)."""
+    refusal_reason: str | None = None
+    span_hit: bool | None = None
+    """The annotated answer span is in the answer (whitespace and case normalised); None: no span or not answered."""
+    span_recall: float | None = None
+    """Share of the span's content terms (stemmed) found in the answer."""
 
 
 @dataclass
@@ -55,6 +65,12 @@ class AnswerEvaluation:
     ms_per_answer_p50: float
     ms_per_answer_p95: float
     per_item: list[ItemResult] = field(default_factory=list)
+    support_rate: float | None = None
+    """Mean share of supported sentences over the answers that were verified (None: none were)."""
+    span_hit_rate: float | None = None
+    """Answered questions with an annotated span whose span is in the answer (None: the set has no spans)."""
+    span_recall: float | None = None
+    """Mean share of the span's content terms in the answer, over the same questions."""
 
 
 def load_answer_set(path: Path) -> list[AnswerItem]:
@@ -116,6 +132,36 @@ def load_ragas_set(folder: Path, corpus: Path) -> list[AnswerItem]:
     return list(items.values())
 
 
+def load_beir_answer_set(folder: Path, max_items: int | None = None) -> list[AnswerItem]:
+    """A BEIR folder whose queries carry an `answer` (the annotated answer span), as in nl-policyqa:
+    every judged query is answerable, its judged documents (corpus ids) are the expected documents.
+    Queries in id order; `max_items` keeps the first N."""
+    from eval.beir import load_beir
+
+    dataset = load_beir(folder)
+    spans = {}
+    with (folder / "queries.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                spans[str(row["_id"])] = str(row.get("answer") or "").strip() or None
+    if not any(spans.get(q) for q in dataset.queries):
+        raise VraagbaakError(ErrorCode.DATASET_INVALID, f"{folder}: no query has an `answer` span")
+    ids = sorted(dataset.queries)[:max_items] if max_items else sorted(dataset.queries)
+    return [AnswerItem(id=q, question=dataset.queries[q], language="", answerable=True,
+                       expected_documents=tuple(d for d, score in dataset.qrels[q].items() if score > 0),
+                       answer_span=spans.get(q)) for q in ids]
+
+
+def span_in_answer(span: str, answer: str, language: str) -> tuple[bool, float]:
+    """Is the annotated span in the answer (case and white space normalised), and which share of
+    its content terms (stemmed, stopwords removed) does the answer hold?"""
+    norm_span, norm_answer = " ".join(span.lower().split()), " ".join(answer.lower().split())
+    wanted = set(terms(span, language or "nl"))
+    found = wanted & set(terms(answer, language or "nl"))
+    return norm_span in norm_answer, round(len(found) / len(wanted), 4) if wanted else float(norm_span in norm_answer)
+
+
 def as_unanswerable(items: list[AnswerItem], every: int = 3) -> list[AnswerItem]:
     """Every `every`-th question of another set, to be asked of a corpus that cannot answer them
     (the demo set's questions about a fictitious company, asked of the Dutch government PDFs):
@@ -141,6 +187,9 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         cited = [c.uri for c in answer.citations]
         precision = keyword = None
         failure = None
+        span_hit = span_recall = None
+        if item.answerable and answer.answered and item.answer_span:
+            span_hit, span_recall = span_in_answer(item.answer_span, answer.text, answer.language)
         if item.answerable and answer.answered:
             precision = sum(uri in item.expected_documents for uri in cited) / len(cited)
             text = answer.text.lower()
@@ -154,12 +203,16 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         elif answer.answered:
             failure = "answered an unanswerable question"
         results.append(ItemResult(item.id, item.question, item.answerable, answer.answered, answer.confidence,
-                                  cited, precision, keyword, round(ms, 1), answer.text, failure))
+                                  cited, precision, keyword, round(ms, 1), answer.text, failure,
+                                  answer.support_rate, answer.refusal_reason, span_hit, span_recall))
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     precisions = [r.citation_precision for r in results if r.citation_precision is not None]
     keywords = [r.keyword_hit for r in results if r.keyword_hit is not None]
     times = sorted(r.ms for r in results)
+    supports = [r.support_rate for r in results if r.support_rate is not None]
+    span_hits = [r.span_hit for r in results if r.span_hit is not None]
+    span_recalls = [r.span_recall for r in results if r.span_recall is not None]
     return AnswerEvaluation(
         dataset=name, items=len(results),
         answer_rate=round(sum(r.answered for r in answerable) / max(len(answerable), 1), 4),
@@ -169,14 +222,30 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         ms_per_answer_p50=round(times[len(times) // 2], 1) if times else 0.0,
         ms_per_answer_p95=round(times[int(len(times) * 0.95)], 1) if times else 0.0,
         per_item=results,
+        support_rate=round(statistics.fmean(supports), 4) if supports else None,
+        span_hit_rate=round(sum(span_hits) / len(span_hits), 4) if span_hits else None,
+        span_recall=round(statistics.fmean(span_recalls), 4) if span_recalls else None,
     )
 
 
-def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: Settings) -> AnswerEvaluation:
+def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: Settings,
+                    max_items: int | None = None) -> AnswerEvaluation:
     """Ingest the corpus into a private store under the data folder (kept between runs: a re-run
-    only re-checks the files) and evaluate the configured assistant on the answer set."""
+    only re-checks the files) and evaluate the configured assistant on the answer set. A BEIR
+    folder with answer spans (nl-policyqa) brings its own corpus and uses the retrieval index of
+    `eval retrieval` (`corpus` is ignored); `max_items` keeps the first N questions (by id)."""
+    if dataset.is_dir() and (dataset / "corpus.jsonl").is_file():
+        from eval.beir import load_beir
+        from eval.retrieval import open_index
+
+        items = load_beir_answer_set(dataset, max_items)
+        store = open_index(load_beir(dataset), embedder, settings)[0]
+        try:
+            return evaluate_answers(Assistant.build(settings, store, embedder), items, dataset.name)
+        finally:
+            store.close()
     ragas = dataset.is_dir() or dataset.suffix == ".tsv"
-    items = load_ragas_set(dataset, corpus) if ragas else load_answer_set(dataset)
+    items = (load_ragas_set(dataset, corpus) if ragas else load_answer_set(dataset))[:max_items]
     name = corpus.parent.name if ragas else dataset.stem
     path = settings.data_dir / "eval-index" / f"answers-{name}"
     store_settings = settings.model_copy(update={"store": settings.store.model_copy(
@@ -204,10 +273,15 @@ def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Pat
     json_path, md_path = out / f"answers-{result.dataset}.json", out / f"answers-{result.dataset}.md"
     json_path.write_text(json.dumps(asdict(result), indent=2, ensure_ascii=False), encoding="utf-8")
     lines = [f"**{result.dataset}** — {result.items} questions", "",
-             "| answer rate (answerable) | refusal rate (unanswerable) | citation precision | fact in answer | p50 ms | p95 ms |",
-             "|---|---|---|---|---|---|",
+             "| answer rate (answerable) | refusal rate (unanswerable) | citation precision | support rate | "
+             "fact in answer | p50 ms | p95 ms |",
+             "|---|---|---|---|---|---|---|",
              f"| {result.answer_rate:.3f} | {result.refusal_rate:.3f} | {result.citation_precision:.3f} | "
+             f"{'—' if result.support_rate is None else f'{result.support_rate:.3f}'} | "
              f"{result.keyword_hit_rate:.3f} | {result.ms_per_answer_p50:.0f} | {result.ms_per_answer_p95:.0f} |", ""]
+    if result.span_hit_rate is not None:
+        lines += [f"Annotated answer span in the answer: {result.span_hit_rate:.3f} of the answered questions; "
+                  f"share of the span's content terms in the answer: {result.span_recall:.3f}.", ""]
     lines += ["Trade-off (extractive: answered when confidence ≥ threshold):", "",
               "| threshold | answer rate | refusal rate |", "|---|---|---|"]
     lines += [f"| {t:.2f} | {a:.3f} | {r:.3f} |" for t, a, r in tradeoff_curve(result.per_item)] + [""]

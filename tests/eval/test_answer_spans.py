@@ -1,0 +1,71 @@
+"""`eval answers` on a BEIR folder whose queries carry the annotated answer span (the nl-policyqa
+format): a tiny set the test makes, the real model, store and extractive assistant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.embedding import Embedder
+from core.errors import VraagbaakError
+from core.settings import Settings
+from eval.answers import load_beir_answer_set, run_answer_eval, span_in_answer, write_answer_results
+
+_CORPUS = [
+    ("d1", "", "particulieren hoeven hun administratie niet verplicht te bewaren. het is verstandig om uw "
+               "administratie 5 jaar te bewaren, want de belastingdienst mag tot 5 jaar terug navorderen."),
+    ("d2", "", "een belastingverdrag is een overeenkomst tussen 2 landen. het verdrag voorkomt dat u over "
+               "dezelfde inkomsten 2 keer belasting betaalt."),
+    ("d3", "", "een paspoort is 10 jaar geldig voor volwassenen. voor kinderen is het paspoort 5 jaar geldig."),
+]
+_QUERIES = [
+    ("q1", "Hoe lang moet ik mijn administratie bewaren?", "5 jaar te bewaren"),
+    ("q2", "Wat is een belastingverdrag?", "overeenkomst tussen 2 landen"),
+    ("q3", "Hoe lang is een paspoort geldig voor een volwassene?", "10 jaar geldig"),
+]
+
+
+def _write(folder: Path, spans: bool = True) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in _CORPUS))
+    (folder / "queries.jsonl").write_text("\n".join(
+        json.dumps({"_id": i, "text": t, **({"answer": a} if spans else {})}) for i, t, a in _QUERIES))
+    (folder / "qrels").mkdir()
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+    return folder
+
+
+def test_the_span_is_found_case_and_space_insensitively_and_its_terms_are_counted() -> None:
+    assert span_in_answer("5 jaar  te bewaren", "Het is verstandig om uw administratie 5 Jaar te bewaren.", "nl") == (True, 1.0)
+    hit, recall = span_in_answer("overeenkomst tussen 2 landen", "Een verdrag tussen landen.", "nl")
+    assert not hit and recall == pytest.approx(0.5)  # "tussen" and "landen" found, "overeenkomst" and "2" not
+    assert span_in_answer("10 jaar geldig", "Ik weet het niet.", "nl") == (False, 0.0)
+
+
+def test_a_beir_folder_with_answer_spans_is_evaluated_on_the_spans(embedder: Embedder, settings: Settings,
+                                                                   tmp_path: Path) -> None:
+    folder = _write(tmp_path / "tiny-policyqa")
+    items = load_beir_answer_set(folder)
+    assert [(i.id, i.expected_documents, i.answer_span) for i in items] == [
+        ("q1", ("d1",), "5 jaar te bewaren"), ("q2", ("d2",), "overeenkomst tussen 2 landen"),
+        ("q3", ("d3",), "10 jaar geldig")]
+    assert [i.id for i in load_beir_answer_set(folder, max_items=2)] == ["q1", "q2"]
+    result = run_answer_eval(folder, Path("unused"), embedder, settings, max_items=3)
+    assert result.dataset == "tiny-policyqa" and result.items == 3
+    answered = [r for r in result.per_item if r.answered]
+    assert answered, "the extractive assistant answers these questions from their passages"
+    for item in answered:  # the answer cites the judged document and quotes its span
+        assert item.cited and set(item.cited) <= {"d1", "d2", "d3"}
+        assert item.span_hit is not None and item.span_recall is not None
+    assert result.span_hit_rate == pytest.approx(sum(r.span_hit for r in answered) / len(answered))
+    assert result.span_hit_rate >= 2 / 3
+    assert result.support_rate == pytest.approx(1.0)  # extractive answers are literal quotes
+    _, md_path = write_answer_results(result, tmp_path / "out")
+    assert "Annotated answer span in the answer" in md_path.read_text(encoding="utf-8")
+
+
+def test_a_beir_folder_without_answer_spans_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(VraagbaakError, match="no query has an `answer` span"):
+        load_beir_answer_set(_write(tmp_path / "no-spans", spans=False))

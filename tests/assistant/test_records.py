@@ -108,12 +108,14 @@ def test_a_database_that_cannot_be_written_does_not_cost_the_answer(
     path = tmp_path / "readonly.db"
     Database.open(f"sqlite:///{path}").close()  # a real, migrated database file ...
     readonly = Database.open(f"sqlite:///file:{path}?mode=ro&uri=true", migrate=False)  # ... opened read-only
+    answer_log = AnswerLog(readonly, SECRET)
     try:
-        assistant = Assistant.build(base_settings, demo_store, embedder, AnswerLog(readonly, SECRET))
+        assistant = Assistant.build(base_settings, demo_store, embedder, answer_log)
         with caplog.at_level(logging.WARNING, logger="assistant.service"):
             answer = assistant.ask("Hoeveel vakantiedagen heb ik?", groups=(), user="u1")
         assert answer.answered and "25 vakantiedagen" in answer.text
         assert any(r.message == "answer not recorded" and "readonly" in str(r.ctx) for r in caplog.records)
-        assert records(readonly) == []
+        assert records(readonly) == [] and answer_log.waiting == 1  # kept for when the database takes writes
     finally:
+        answer_log.close(wait_s=1)  # stops the writer thread: it would retry for as long as the process lives
         readonly.close()

@@ -146,19 +146,24 @@ class QdrantStore:
         except Exception as exc:
             raise _unavailable(exc) from exc
 
-    def activate(self, doc_id: str, version: str) -> None:
+    def activate(self, doc_id: str, version: str, chunk_ids: Sequence[str] | None = None) -> None:
         """Make `version` the document's searchable version and remove every other version, as one
         step for readers: in local mode under the lock searches take; on a server the two writes
-        follow each other and `search` keeps only the newest version of a document meanwhile."""
+        follow each other and `search` keeps only the newest version of a document meanwhile.
+        With `chunk_ids` (the chunks just written) only those stay: the same version cut anew
+        (`--force` after a change of the chunk size) leaves none of its old chunks behind."""
         doc = _match(schema.DOC_ID, doc_id)
         this = _match(schema.VERSION, version)
+        if chunk_ids is None:
+            keep, drop = models.Filter(must=[doc, this]), models.Filter(must=[doc], must_not=[this])
+        else:
+            written = models.HasIdCondition(has_id=[point_id(c) for c in chunk_ids])
+            keep, drop = models.Filter(must=[doc, this, written]), models.Filter(must=[doc], must_not=[written])
         try:
             with self._switch:
                 self.client.set_payload(self.collection, payload={schema.ACTIVE: True},
-                                        points=models.FilterSelector(filter=models.Filter(must=[doc, this])),
-                                        wait=True)
-                self.client.delete(self.collection, points_selector=models.FilterSelector(
-                    filter=models.Filter(must=[doc], must_not=[this])), wait=True)
+                                        points=models.FilterSelector(filter=keep), wait=True)
+                self.client.delete(self.collection, points_selector=models.FilterSelector(filter=drop), wait=True)
         except Exception as exc:
             raise _unavailable(exc) from exc
 

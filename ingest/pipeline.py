@@ -367,7 +367,7 @@ class Ingestor:
             sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
         with self._stage("upsert"):
             self.store.upsert(document, chunks, dense, sparse, active=False)
-            self.store.activate(document.doc_id, document.version)
+            self.store.activate(document.doc_id, document.version, [c.chunk_id for c in chunks])
         log.info("indexed", extra=kv(doc_id=document.doc_id, uri=document.uri, chunks=len(chunks)))
         return len(chunks)
 
@@ -396,7 +396,7 @@ class Ingestor:
                 sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
             with self._stage("upsert"):
                 self.store.upsert(document, chunks, vectors, sparse, active=False)
-                self.store.activate(document.doc_id, document.version)
+                self.store.activate(document.doc_id, document.version, [c.chunk_id for c in chunks])
             outcomes.append(len(chunks))
         return outcomes
 

@@ -103,3 +103,24 @@ def test_single_file_can_be_ingested(store: QdrantStore, embedder: Embedder, set
     shutil.copy(corpus / "notes.txt", single / "notes.txt")
     report = Ingestor(store, embedder, settings.ingest).ingest_folder(single / "notes.txt", "one")
     assert report.new == ("notes.txt",)
+
+
+def test_the_same_version_cut_anew_keeps_none_of_its_old_chunks(store: QdrantStore, embedder: Embedder,
+                                                                 settings: Settings, tmp_path: Path) -> None:
+    """`--force` after a change of the chunk size writes the same content version with other chunks:
+    only the chunks of that run may stay searchable."""
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    paragraphs = [f"## Regel {i}\n\n" + " ".join(f"Artikel {i}.{j} bepaalt dat medewerkers {j + 2} dagen "
+                                                    f"vooraf melden wanneer zij thuiswerken." for j in range(12))
+                  for i in range(6)]
+    (corpus / "regels.md").write_text("# Thuiswerkregels\n\n" + "\n\n".join(paragraphs), encoding="utf-8")
+    doc_id = document_id("test", "regels.md")
+    first = Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "test")
+    smaller = settings.ingest.model_copy(update={"chunk_words": 40, "chunk_overlap_words": 5})
+    again = Ingestor(store, embedder, smaller).ingest_folder(corpus, "test", force=True)
+    assert again.updated == ("regels.md",) and again.chunks > first.chunks
+    passages = store.passages(doc_id, groups=None)
+    assert len(passages) == again.chunks == store.count()  # nothing of the first cut is left
+    back = Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "test", force=True)
+    assert len(store.passages(doc_id, groups=None)) == back.chunks == first.chunks == store.count()

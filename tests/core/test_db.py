@@ -23,7 +23,7 @@ def _exercise(database: Database) -> None:
     entry = registry.get("d1")
     assert entry is not None and entry.chunk_count == 4 and entry.groups == ("hr",) and entry.last_seen is not None
     assert entry.last_seen.tzinfo is not None
-    assert registry.counts("s") == {"indexed": 1, "failed": 0, "skipped": 1, "stale": 1}
+    assert registry.counts("s") == {"indexed": 1, "failed": 0, "skipped": 1, "erased": 0, "stale": 1}
     assert [e.stale for e in registry.stale("s")] == ["expired"]
     registry.save_source("s", "folder", {"id": "s", "kind": "folder", "path": "/x"}, origin="api")
     assert registry.sources()["s"].config["path"] == "/x"

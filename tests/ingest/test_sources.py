@@ -135,7 +135,7 @@ def test_registry_records_every_outcome_with_its_reason(store: QdrantStore, embe
     assert pdf.parser == "pypdfium2" and pdf.pages >= 2 and pdf.chunk_count > 0 and not pdf.ocr
     assert pdf.language in {"nl", "en"} and pdf.content_hash and pdf.last_indexed is not None
     assert "PDF" in entries["bad/corrupt.pdf"].reason and "unsupported" in entries["bad/blob.bin"].reason
-    assert registry.counts("docs") == {"indexed": 5, "failed": 2, "skipped": 1, "stale": 0}
+    assert registry.counts("docs") == {"indexed": 5, "failed": 2, "skipped": 1, "erased": 0, "stale": 0}
 
     (corpus / "notes.txt").unlink()
     report = ingestor.ingest_folder(corpus, "docs")

@@ -82,14 +82,18 @@ def test_folder_source_job_runs_to_the_end_with_progress_and_registry(admin: htt
     assert job["report"]["new"] and job["elapsed_s"] > 0
 
     registry = admin.get("/api/admin/documents", params={"source": "hr"}).json()
-    assert registry["counts"] == {"indexed": 5, "failed": 2, "skipped": 1, "stale": 0}
+    assert registry["counts"] == {"indexed": 5, "failed": 2, "skipped": 1, "erased": 0, "stale": 0}
     failed = admin.get("/api/admin/documents", params={"source": "hr", "status": "failed"}).json()["documents"]
     assert {d["uri"]: bool(d["reason"]) for d in failed} == {"bad/corrupt.pdf": True, "bad/empty.docx": True}
     verlof = next(d for d in registry["documents"] if d["uri"] == "verlof.md")
     assert verlof["groups"] == ["hr"] and verlof["chunk_count"] > 0 and verlof["parser"]
 
     assert admin.delete(f"/api/admin/documents/{verlof['doc_id']}").status_code == 204
-    assert admin.get(f"/api/admin/documents/{verlof['doc_id']}").status_code == 404
+    tombstone = admin.get(f"/api/admin/documents/{verlof['doc_id']}").json()
+    assert (tombstone["status"], tombstone["title"], tombstone["groups"]) == ("erased", "", [])
+    kept_out = _finish(admin, admin.post("/api/admin/sources/hr/jobs").json())  # the file is still in the folder
+    assert kept_out["report"]["new"] == [] and "verlof.md" in {s["uri"] for s in kept_out["report"]["skipped"]}
+    assert admin.post(f"/api/admin/documents/{verlof['doc_id']}/allow").json()["allowed"] is True
     again = _finish(admin, admin.post("/api/admin/sources/hr/jobs").json())
     assert again["report"]["new"] == ["verlof.md"] and len(again["report"]["unchanged"]) == 4  # the erasure was real
     sources = admin.get("/api/admin/sources").json()

@@ -142,12 +142,6 @@ class Registry:
             session.delete(row)
             return True
 
-    def erased(self, source_id: str) -> set[str]:
-        """Ids of a source's erased documents (tombstones)."""
-        with self.database.session() as session:
-            return set(session.scalars(select(DocumentRow.doc_id).where(DocumentRow.source_id == source_id,
-                                                                        DocumentRow.status == "erased")))
-
     def remove(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)
         with self.database.session() as session:

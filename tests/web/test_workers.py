@@ -133,13 +133,18 @@ def _worker(tmp: Path, name: str, env: dict[str, str], *args: str) -> Iterator[s
         yield process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            _stop(process)
         log.close()
+
+
+def _stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """SIGTERM, then SIGKILL if it has not ended within 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def _wait_for(condition, timeout_s: float, what: str, processes=()) -> None:  # type: ignore[no-untyped-def]
@@ -289,12 +294,7 @@ def _uvicorn_workers(env: dict[str, str], tmp: Path, workers: int = 2) -> Iterat
                   240, f"{workers} app workers to start", (process,))
         yield f"http://127.0.0.1:{port}", log_path
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        _stop(process)
         log.close()
 
 

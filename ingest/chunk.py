@@ -93,8 +93,9 @@ def windows(chunks: Sequence[Chunk], title: str, words: int = 400) -> list[Windo
     where the answer is. A window of several chunks is embedded as the title and their texts; a
     window of one chunk has no text of its own (`embed_text` empty): its vector is the chunk's. A
     document that fits in one window has one `whole` window, kept (so the store knows the document
-    has its windows) but not voting: its chunks already stand for all of it, and its vote would
-    only repeat the dense list's (measured: docs/eval.md, "Windows")."""
+    has its windows) but not voting — its chunks already stand for all of it, and its vote would
+    only repeat the dense list's (docs/assistant.md, "Windows") — and not embedded either: it
+    carries its first chunk's vector."""
     ordered = sorted(chunks, key=lambda c: c.ordinal)
     groups: list[list[Chunk]] = []
     size = 0
@@ -108,8 +109,8 @@ def windows(chunks: Sequence[Chunk], title: str, words: int = 400) -> list[Windo
             size = count
     return [Window(window_id=hashlib.sha256("|".join(c.chunk_id for c in group).encode()).hexdigest()[:32],
                    doc_id=group[0].doc_id, version=group[0].version, first=group[0].ordinal, last=group[-1].ordinal,
-                   embed_text="" if len(group) == 1 else f"{title}\n" + BLOCK_SEPARATOR.join(c.text for c in group),
-                   whole=len(groups) == 1)
+                   embed_text="" if len(group) == 1 or len(groups) == 1
+                   else f"{title}\n" + BLOCK_SEPARATOR.join(c.text for c in group), whole=len(groups) == 1)
             for group in groups]
 
 

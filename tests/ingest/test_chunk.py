@@ -64,3 +64,4 @@ def test_windows_cover_the_document_in_consecutive_runs_of_chunks() -> None:
     assert windows(chunks, "Verlofregeling", words=150) == found  # ids are stable
     whole = windows(chunks, "Verlofregeling", words=10_000)
     assert len(whole) == 1 and whole[0].whole and (whole[0].first, whole[0].last) == (0, len(chunks) - 1)
+    assert whole[0].embed_text == ""  # it never votes: not embedded

@@ -52,10 +52,11 @@ class VersionState:
 
 
 class QdrantStore:
-    """Chunks with dense and sparse vectors in one collection."""
+    """Chunks with dense and sparse vectors in one collection; with `windows`, also the windows of
+    consecutive chunks in a second one (`<collection>-windows`, schema.WINDOWS_SUFFIX)."""
 
     def __init__(self, client: QdrantClient, collection: str, *, local: bool,
-                 config: StoreSettings | None = None) -> None:
+                 config: StoreSettings | None = None, windows: bool = False) -> None:
         self._switch = threading.RLock()
         """Local mode: one call at a time (the embedded engine is not thread-safe: an ingestion job
         writing while the web app reads would break it), and the switch between document versions
@@ -63,22 +64,28 @@ class QdrantStore:
         self.client = _Serialized(client, self._switch) if local else client
         self.collection = collection
         self.windows = f"{collection}{schema.WINDOWS_SUFFIX}"
-        self._has_windows: bool | None = None
+        self.keeps_windows = windows
+        """Whether ingestion writes windows (`retrieval.window_weight` > 0): only then is the windows
+        collection made and filled. Without, windows left from a time they were on are still
+        switched, relabelled and deleted with their documents, never written or searched."""
+        self._has_windows = False
         self.local = local
         self.config = config or StoreSettings()
         """Cluster settings (shards, replicas, on-disk, quantization), applied when a server collection is made."""
 
     @classmethod
     def open(cls, settings: Settings) -> QdrantStore:
-        """Connect to the configured server, or open the embedded store in the data folder."""
+        """Connect to the configured server, or open the embedded store in the data folder. It keeps
+        windows when retrieval gives them a weight."""
+        windows = settings.retrieval.window_weight > 0
         try:
             if settings.store.url:
                 key = settings.store.api_key.get_secret_value() if settings.store.api_key else None
                 client = QdrantClient(url=settings.store.url, api_key=key, timeout=int(settings.store.timeout_s))
-                return cls(client, settings.store.collection, local=False, config=settings.store)
+                return cls(client, settings.store.collection, local=False, config=settings.store, windows=windows)
             path = settings.store_path
             path.mkdir(parents=True, exist_ok=True)
-            return cls(QdrantClient(path=str(path)), settings.store.collection, local=True)
+            return cls(QdrantClient(path=str(path)), settings.store.collection, local=True, windows=windows)
         except RuntimeError as exc:  # local mode: the folder is locked by another process
             raise VraagbaakError(
                 ErrorCode.STORE_UNAVAILABLE,
@@ -87,9 +94,9 @@ class QdrantStore:
             ) from exc
 
     @classmethod
-    def in_memory(cls, collection: str = "vraagbaak") -> QdrantStore:
+    def in_memory(cls, collection: str = "vraagbaak", *, windows: bool = False) -> QdrantStore:
         """A throwaway embedded store (tests, evaluation runs)."""
-        return cls(QdrantClient(location=":memory:"), collection, local=True)
+        return cls(QdrantClient(location=":memory:"), collection, local=True, windows=windows)
 
     def close(self) -> None:
         self.client.close()
@@ -97,7 +104,8 @@ class QdrantStore:
     # -- schema ---------------------------------------------------------------------------------
 
     def ensure_collection(self, dim: int) -> None:
-        """Create the collection if it is missing; refuse a collection made for another dimension."""
+        """Create the collection (and, when the store keeps windows, the windows collection) if it is
+        missing; refuse a collection made for another dimension."""
         try:
             if self.client.collection_exists(self.collection):
                 info = self.client.get_collection(self.collection)
@@ -114,13 +122,13 @@ class QdrantStore:
                                               **collection_params(dim, None if self.local else self.config))
                 self._index_payload(self.collection)
                 log.info("created collection", extra={"ctx": {"collection": self.collection, "dim": dim}})
-            if not self.client.collection_exists(self.windows):  # stores made before windows existed get it here
+            if self.keeps_windows and not self.client.collection_exists(self.windows):  # windows just switched on
                 params = collection_params(dim, None if self.local else self.config)
                 params.pop("sparse_vectors_config")
                 self.client.create_collection(self.windows, **params)
                 self._index_payload(self.windows)
                 log.info("created collection", extra={"ctx": {"collection": self.windows, "dim": dim}})
-            self._has_windows = True
+            self._has_windows = self.keeps_windows
         except VraagbaakError:
             raise
         except Exception as exc:
@@ -137,9 +145,11 @@ class QdrantStore:
             self.client.create_payload_index(collection, key, models.PayloadSchemaType.FLOAT)
 
     def windows_exist(self) -> bool:
-        """Whether the store has the windows collection (a store made before it, not yet ingested
-        into since, has not: search then fuses the chunk lists alone)."""
-        if self._has_windows is None:
+        """Whether the store has the windows collection. Once seen it stays; until then each call
+        asks Qdrant (one cheap call), so a collection another process made (an ingest with windows
+        on) is found, and its windows are deleted with their documents (erasure) even by a process
+        that has windows off."""
+        if not self._has_windows:
             try:
                 self._has_windows = bool(self.client.collection_exists(self.windows))
             except Exception as exc:
@@ -193,7 +203,7 @@ class QdrantStore:
         follow each other and `search` keeps only the newest version of a document meanwhile.
         With `chunk_ids` (the chunks just written) only those stay: the same version cut anew
         (`--force` after a change of the chunk size) leaves none of its old chunks behind;
-        `window_ids` likewise for its windows."""
+        `window_ids` likewise for its windows (empty: the document keeps none)."""
         doc = _match(schema.DOC_ID, doc_id)
         this = _match(schema.VERSION, version)
         if chunk_ids is None:
@@ -203,13 +213,18 @@ class QdrantStore:
             keep, drop = models.Filter(must=[doc, this, ids]), models.Filter(must=[doc], must_not=[ids])
         switches = [(self.collection, keep, drop)]
         if window_ids is not None and self.windows_exist():
-            ids = models.HasIdCondition(has_id=[point_id(w) for w in window_ids])
-            switches.append((self.windows, models.Filter(must=[doc, this, ids]), models.Filter(must=[doc], must_not=[ids])))
+            if window_ids:
+                ids = models.HasIdCondition(has_id=[point_id(w) for w in window_ids])
+                switches.append((self.windows, models.Filter(must=[doc, this, ids]),
+                                 models.Filter(must=[doc], must_not=[ids])))
+            else:  # windows off: none written, and those of earlier versions go
+                switches.append((self.windows, None, models.Filter(must=[doc])))
         try:
             with self._switch:
                 for collection, kept, dropped in switches:
-                    self.client.set_payload(collection, payload={schema.ACTIVE: True},
-                                            points=models.FilterSelector(filter=kept), wait=True)
+                    if kept is not None:
+                        self.client.set_payload(collection, payload={schema.ACTIVE: True},
+                                                points=models.FilterSelector(filter=kept), wait=True)
                     self.client.delete(collection, points_selector=models.FilterSelector(filter=dropped), wait=True)
         except Exception as exc:
             raise _unavailable(exc) from exc
@@ -303,7 +318,7 @@ class QdrantStore:
 
     def without_windows(self, source_id: str | None = None) -> list[tuple[str, str]]:
         """(doc_id, version) of the complete, searchable document versions (of a source) that have
-        no windows: indexed before windows existed."""
+        no windows: indexed while windows were off (or before they existed)."""
         if not self.windows_exist():
             return []
         flt = models.Filter(must=[_match(schema.SOURCE_ID, source_id)]) if source_id else None

@@ -165,7 +165,7 @@ class Ingestor:
             self._remove_missing(run)
         else:
             self.registry.seen(run.seen)
-        self.backfill_windows(source.source_id)
+        self.backfill_windows(source.source_id)  # windows just switched on: from the stored chunks
         report = IngestReport(
             source_id=source.source_id, new=tuple(run.new), updated=tuple(run.updated),
             unchanged=tuple(run.unchanged), removed=tuple(run.removed), failed=tuple(run.failed),
@@ -195,14 +195,17 @@ class Ingestor:
             offset += len(chunks)
             sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
             self.store.upsert(document, chunks, vectors, sparse)
-            found = windows(chunks, document.title)
-            self.store.upsert_windows(document, found, self._window_vectors(found, chunks, vectors))
+            if self.store.keeps_windows:
+                found = windows(chunks, document.title)
+                self.store.upsert_windows(document, found, self._window_vectors(found, chunks, vectors))
         return len(all_chunks)
 
     def backfill_windows(self, source_id: str | None = None) -> int:
-        """Give the document versions indexed before windows existed their windows, from their
-        stored chunks and vectors (embedding only windows of several chunks; no parsing). Returns
-        how many documents got them."""
+        """When the store keeps windows: give the document versions indexed while windows were off
+        their windows, from their stored chunks and vectors (embedding only windows of several
+        chunks; no parsing). Returns how many documents got them."""
+        if not self.store.keeps_windows:
+            return 0
         missing = self.store.without_windows(source_id)
         for document, chunks, vectors in self.store.stored_chunks(missing):
             found = windows(chunks, document.title)
@@ -386,7 +389,7 @@ class Ingestor:
             chunks = self._chunks(document, blocks)
         if not chunks:
             raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, "no text found in the file")
-        found = windows(chunks, document.title)
+        found = windows(chunks, document.title) if self.store.keeps_windows else []
         with self._stage("embed"):
             dense = self.embedder.embed_passages([c.embed_text for c in chunks])
             window_vectors = self._window_vectors(found, chunks, dense)
@@ -418,7 +421,7 @@ class Ingestor:
             assert dense is not None
             vectors = dense[offset:offset + len(chunks)]
             offset += len(chunks)
-            found = windows(chunks, document.title)
+            found = windows(chunks, document.title) if self.store.keeps_windows else []
             with self._stage("embed"):
                 window_vectors = self._window_vectors(found, chunks, vectors)
             with self._stage("sparse"):
@@ -430,9 +433,11 @@ class Ingestor:
 
     def _write(self, document: Document, chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVector],
                found: Sequence[Window], window_vectors: np.ndarray) -> None:
-        """Write a version's chunks and windows invisibly, then switch readers to them."""
+        """Write a version's chunks and windows (none while windows are off) invisibly, then switch
+        readers to them; the switch removes every other chunk and window of the document."""
         self.store.upsert(document, chunks, dense, sparse, active=False)
-        self.store.upsert_windows(document, found, window_vectors, active=False)
+        if found:
+            self.store.upsert_windows(document, found, window_vectors, active=False)
         self.store.activate(document.doc_id, document.version, [c.chunk_id for c in chunks],
                             [w.window_id for w in found])
 

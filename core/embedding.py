@@ -7,7 +7,10 @@ from a local folder: models are prepared offline by `vraagbaak models prepare` (
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -67,6 +70,162 @@ class HuggingFaceEmbedder:
         return np.asarray(self._model._embed(list(texts), prompt_name="query"), dtype=np.float32)
 
 
+class OnnxEmbedder:
+    """The same sentence-transformers model exported to ONNX (`core.models.onnx`) and run by
+    onnxruntime: the same vectors as `HuggingFaceEmbedder` (to ~1e-7), without holding Python's
+    GIL during the forward pass. Texts are sorted by length and embedded `batch_size` at a time."""
+
+    def __init__(self, model_path: str, settings: EmbeddingSettings, cache_dir: Path, name: str | None = None) -> None:
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        from core.models.onnx import onnx_model
+
+        folder = Path(model_path)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        options = onnxruntime.SessionOptions()
+        options.inter_op_num_threads = 1
+        if settings.threads:
+            options.intra_op_num_threads = settings.threads
+        self._session = onnxruntime.InferenceSession(str(onnx_model(folder, cache_dir)), options,
+                                                     providers=["CPUExecutionProvider"])
+        self._settings = settings
+        self._max_length = min(settings.max_seq_length, int(getattr(self._tokenizer, "model_max_length", 512) or 512))
+        self.name = name or folder.name
+        self.dim = int(self._run(["dimension probe"], "")[0].shape[0])
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run(texts, self._settings.passage_prompt)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run(texts, self._settings.query_prompt)
+
+    def _run(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: np.ndarray | None = None
+        size = self._settings.batch_size
+        for start in range(0, len(order), size):
+            rows = order[start:start + size]
+            encoded = self._tokenizer([prompt + texts[i] for i in rows], padding=True, truncation=True,
+                                      max_length=self._max_length, return_tensors="np")
+            vectors = self._session.run(None, {"input_ids": encoded["input_ids"].astype(np.int64),
+                                               "attention_mask": encoded["attention_mask"].astype(np.int64)})[0]
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        assert out is not None
+        return out
+
+
+@dataclass(eq=False)
+class _Job:
+    kind: str  # "query" or "passage"
+    texts: list[str]
+    done: threading.Event = field(default_factory=threading.Event)
+    parts: list[np.ndarray] = field(default_factory=list)
+    taken: int = 0  # texts already handed to a forward pass
+    error: BaseException | None = None
+
+
+class SharedEmbedder:
+    """One model shared by concurrent requests: every forward pass runs on one thread, and the texts
+    of the callers waiting at that moment are embedded in one batch.
+
+    Under concurrency each request running its own forward pass makes torch's threads compete for
+    the cores and every request slower; here a request waits its turn, and a burst of questions
+    costs little more than one. Questions go first: long passage jobs (ingestion in the app, new
+    candidate sentences) are cut into slices of `slice_size` texts, and waiting questions are
+    embedded between two slices. Vectors are the inner embedder's, row for row."""
+
+    def __init__(self, inner: Embedder, *, slice_size: int = 32) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.slice_size = slice_size
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="embedder", daemon=True)
+        self._thread.start()
+        self.batches = 0  # forward calls made, for tests and benchmarks
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._submit("query", texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._submit("passage", texts)
+
+    def close(self) -> None:
+        """Stop the thread once the jobs already queued are done."""
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _submit(self, kind: str, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if not self._thread.is_alive():
+            raise VraagbaakError(ErrorCode.MODEL_UNAVAILABLE, "The embedding model has been shut down.")
+        job = _Job(kind, list(texts))
+        self._queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return np.concatenate(job.parts)
+
+    def _run(self) -> None:
+        waiting: list[_Job] = []
+        while True:
+            if not waiting:
+                job = self._queue.get()
+                if job is None:
+                    return
+                waiting.append(job)
+            while True:  # everything queued meanwhile joins this round
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    while waiting:
+                        self._serve(waiting)
+                    return
+                waiting.append(job)
+            self._serve(waiting)
+
+    def _serve(self, waiting: list[_Job]) -> None:
+        """One round: all waiting questions in one batch, else the next slice of passages."""
+        queries = [j for j in waiting if j.kind == "query"]
+        if queries:
+            self._forward(queries, self.inner.embed_queries, {j: len(j.texts) for j in queries})
+        else:
+            budget, plan = self.slice_size, {}
+            for job in waiting:
+                if budget <= 0:
+                    break
+                take = min(budget, len(job.texts) - job.taken)
+                plan[job], budget = take, budget - take
+            self._forward(list(plan), self.inner.embed_passages, plan)
+        for job in [j for j in waiting if j.done.is_set()]:
+            waiting.remove(job)
+
+    def _forward(self, jobs: list[_Job], embed: object, counts: dict[_Job, int]) -> None:
+        texts = [t for j in jobs for t in j.texts[j.taken:j.taken + counts[j]]]
+        try:
+            vectors = embed(texts)  # type: ignore[operator]
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of this batch
+            for job in jobs:
+                job.error = exc
+                job.done.set()
+            return
+        self.batches += 1
+        row = 0
+        for job in jobs:
+            job.parts.append(vectors[row:row + counts[job]])
+            row += counts[job]
+            job.taken += counts[job]
+            if job.taken == len(job.texts):
+                job.done.set()
+
+
 def load_embedder(settings: EmbeddingSettings, models_dir: Path) -> Embedder:
     """The configured embedding model, resolved against the prepared models folder."""
     from core.models import resolve_model
@@ -76,5 +235,14 @@ def load_embedder(settings: EmbeddingSettings, models_dir: Path) -> Embedder:
         raise VraagbaakError(ErrorCode.MODEL_UNAVAILABLE,
                              f"The embedding model '{settings.model}' is not prepared in {models_dir}. "
                              "Run `vraagbaak models prepare` (or `make demo`).")
-    log.info("loading embedding model", extra={"ctx": {"model": settings.model, "path": target}})
+    log.info("loading embedding model", extra={"ctx": {"model": settings.model, "path": target,
+                                                         "backend": settings.backend}})
+    if settings.backend == "onnx" and settings.dtype == "float32" and Path(target).is_dir():
+        from core.models.onnx import OnnxUnsupported
+
+        try:
+            return OnnxEmbedder(target, settings, Path(models_dir) / ".onnx", name=settings.model)
+        except OnnxUnsupported as exc:
+            log.warning("ONNX backend not possible for this model; using torch",
+                        extra={"ctx": {"model": settings.model, "reason": str(exc)}})
     return HuggingFaceEmbedder(target, settings, name=settings.model)

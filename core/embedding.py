@@ -7,10 +7,7 @@ from a local folder: models are prepared offline by `vraagbaak models prepare` (
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -117,113 +114,6 @@ class OnnxEmbedder:
             out[rows] = vectors
         assert out is not None
         return out
-
-
-@dataclass(eq=False)
-class _Job:
-    kind: str  # "query" or "passage"
-    texts: list[str]
-    done: threading.Event = field(default_factory=threading.Event)
-    parts: list[np.ndarray] = field(default_factory=list)
-    taken: int = 0  # texts already handed to a forward pass
-    error: BaseException | None = None
-
-
-class SharedEmbedder:
-    """One model shared by concurrent requests: every forward pass runs on one thread, and the texts
-    of the callers waiting at that moment are embedded in one batch.
-
-    Under concurrency each request running its own forward pass makes torch's threads compete for
-    the cores and every request slower; here a request waits its turn, and a burst of questions
-    costs little more than one. Questions go first: long passage jobs (ingestion in the app, new
-    candidate sentences) are cut into slices of `slice_size` texts, and waiting questions are
-    embedded between two slices. Vectors are the inner embedder's, row for row."""
-
-    def __init__(self, inner: Embedder, *, slice_size: int = 32) -> None:
-        self.inner = inner
-        self.name, self.dim = inner.name, inner.dim
-        self.slice_size = slice_size
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="embedder", daemon=True)
-        self._thread.start()
-        self.batches = 0  # forward calls made, for tests and benchmarks
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._submit("query", texts)
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._submit("passage", texts)
-
-    def close(self) -> None:
-        """Stop the thread once the jobs already queued are done."""
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    def _submit(self, kind: str, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if not self._thread.is_alive():
-            raise VraagbaakError(ErrorCode.MODEL_UNAVAILABLE, "The embedding model has been shut down.")
-        job = _Job(kind, list(texts))
-        self._queue.put(job)
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return np.concatenate(job.parts)
-
-    def _run(self) -> None:
-        waiting: list[_Job] = []
-        while True:
-            if not waiting:
-                job = self._queue.get()
-                if job is None:
-                    return
-                waiting.append(job)
-            while True:  # everything queued meanwhile joins this round
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    while waiting:
-                        self._serve(waiting)
-                    return
-                waiting.append(job)
-            self._serve(waiting)
-
-    def _serve(self, waiting: list[_Job]) -> None:
-        """One round: all waiting questions in one batch, else the next slice of passages."""
-        queries = [j for j in waiting if j.kind == "query"]
-        if queries:
-            self._forward(queries, self.inner.embed_queries, {j: len(j.texts) for j in queries})
-        else:
-            budget, plan = self.slice_size, {}
-            for job in waiting:
-                if budget <= 0:
-                    break
-                take = min(budget, len(job.texts) - job.taken)
-                plan[job], budget = take, budget - take
-            self._forward(list(plan), self.inner.embed_passages, plan)
-        for job in [j for j in waiting if j.done.is_set()]:
-            waiting.remove(job)
-
-    def _forward(self, jobs: list[_Job], embed: object, counts: dict[_Job, int]) -> None:
-        texts = [t for j in jobs for t in j.texts[j.taken:j.taken + counts[j]]]
-        try:
-            vectors = embed(texts)  # type: ignore[operator]
-        except BaseException as exc:  # noqa: BLE001 - handed to every caller of this batch
-            for job in jobs:
-                job.error = exc
-                job.done.set()
-            return
-        self.batches += 1
-        row = 0
-        for job in jobs:
-            job.parts.append(vectors[row:row + counts[job]])
-            row += counts[job]
-            job.taken += counts[job]
-            if job.taken == len(job.texts):
-                job.done.set()
 
 
 def load_embedder(settings: EmbeddingSettings, models_dir: Path) -> Embedder:

@@ -62,10 +62,6 @@ class EmbeddingSettings(BaseModel):
                             "LlamaIndex's HuggingFace integration (also used for bfloat16 and hub ids).",
     )
     threads: int = Field(0, ge=0, le=256, description="onnxruntime threads per forward pass (0 = one per core).")
-    shared_batches: bool = Field(
-        False, description="In the web app, run every forward pass on one thread and embed the texts of concurrent "
-                          "requests together (questions first); off = each request runs the model itself.",
-    )
 
 
 class IngestSettings(BaseModel):

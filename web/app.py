@@ -15,7 +15,7 @@ from assistant.records import AnswerLog
 from assistant.service import Assistant
 from core.accounts import Accounts
 from core.db import Database
-from core.embedding import Embedder, SharedEmbedder, load_embedder
+from core.embedding import Embedder, load_embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.settings import Settings
 from core.store import QdrantStore
@@ -51,8 +51,6 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
         own_store = store is None
         app.state.store = store or QdrantStore.open(settings)
         app.state.embedder = embedder or load_embedder(settings.embedding, settings.models_dir)
-        if settings.embedding.shared_batches:  # one forward pass at a time, concurrent texts batched
-            app.state.embedder = SharedEmbedder(app.state.embedder)
         try:
             app.state.store.ensure_collection(app.state.embedder.dim)
         except VraagbaakError as exc:  # serve anyway: requests get a clear 503 until the store is back
@@ -91,8 +89,6 @@ def create_app(settings: Settings | None = None, *, store: QdrantStore | None = 
             if own_store:
                 app.state.store.close()
             app.state.database.close()
-            if isinstance(app.state.embedder, SharedEmbedder):
-                app.state.embedder.close()
 
     app = FastAPI(title="Vraagbaak", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Answers questions from the organisation's own documents, with citations.",

@@ -132,7 +132,7 @@ def load_embedder(settings: EmbeddingSettings, models_dir: Path) -> Embedder:
 
         try:
             return OnnxEmbedder(target, settings, Path(models_dir) / ".onnx", name=settings.model)
-        except OnnxUnsupported as exc:
+        except (OnnxUnsupported, OSError) as exc:  # OSError: the export cache cannot be written
             log.warning("ONNX backend not possible for this model; using torch",
                         extra={"ctx": {"model": settings.model, "reason": str(exc)}})
     return HuggingFaceEmbedder(target, settings, name=settings.model)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +46,13 @@ def test_a_model_the_export_cannot_reproduce_keeps_the_torch_backend(base_settin
                            tmp_path / "models")
     assert isinstance(loaded, HuggingFaceEmbedder)
     assert not (tmp_path / "models" / ".onnx").exists() or not list((tmp_path / "models" / ".onnx").glob("*.onnx"))
+
+
+def test_models_prepare_exports_the_onnx_model_too(base_settings: Settings, embedder: Embedder) -> None:
+    """So that an image whose models folder is read-only at run time has the export (Dockerfile)."""
+    env = {**os.environ, "VRAAGBAAK_EMBEDDING__MODELS_DIR": str(base_settings.models_dir.resolve())}
+    run = subprocess.run([sys.executable, "-m", "vraagbaak", "models", "prepare", "--no-download"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    exported = Path(run.stdout.split("ONNX export ready: ")[1].split()[0])
+    assert exported.parent == (base_settings.models_dir / ".onnx").resolve() and exported.stat().st_size > 100e6

@@ -56,6 +56,12 @@ class EmbeddingSettings(BaseModel):
     max_seq_length: int = Field(512, ge=16, le=8192, description="Tokens per passage the model reads.")
     query_prompt: str = Field("query: ", description="Prefix of questions (e5 models expect `query: `).")
     passage_prompt: str = Field("passage: ", description="Prefix of passages (e5 models expect `passage: `).")
+    backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="`onnx`: the model exported once to ONNX and run by onnxruntime (same vectors, no GIL "
+                            "during the forward pass; docs/performance.md); `torch`: sentence-transformers through "
+                            "LlamaIndex's HuggingFace integration (also used for bfloat16 and hub ids).",
+    )
+    threads: int = Field(0, ge=0, le=256, description="onnxruntime threads per forward pass (0 = one per core).")
 
 
 class IngestSettings(BaseModel):

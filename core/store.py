@@ -397,7 +397,8 @@ class QdrantStore:
         `rrf_k`) before the cut to `limit`.
         """
         conditions = _group_conditions(groups)
-        hidden = [_inactive(), *([] if include_stale else _stale_conditions(time.time()))]
+        # to the minute: the filter (and, in local mode, its cached mask) stays the same for a minute
+        hidden = [_inactive(), *([] if include_stale else _stale_conditions(_minute(time.time())))]
         flt = models.Filter(must=conditions, must_not=hidden)
         sparse_query = (models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
                         if sparse else None)
@@ -407,8 +408,8 @@ class QdrantStore:
         windows = None
         try:
             with self._switch if self.local else _NO_LOCK:
-                response = self._query(mode, dense, sparse_query, flt, common, conditions, hidden, candidates,
-                                       language, cross_lingual_weight, rrf_k)
+                response = self._query(mode, dense, sparse_query, common, candidates, language,
+                                       cross_lingual_weight, rrf_k)
                 if vote and response is not None:
                     parts = models.Filter(must=conditions, must_not=[*hidden, _match(schema.WHOLE, True)])
                     windows = self.client.query_points(self.windows, query=list(dense), using=schema.DENSE,
@@ -441,8 +442,8 @@ class QdrantStore:
         return hits[:limit]
 
     def _query(self, mode: Mode, dense: Sequence[float], sparse_query: models.SparseVector | None,
-               flt: models.Filter, common: dict, conditions: list, hidden: list, candidates: int,
-               language: str | None, cross_lingual_weight: float, rrf_k: int) -> models.QueryResponse | None:
+               common: dict, candidates: int, language: str | None, cross_lingual_weight: float,
+               rrf_k: int) -> models.QueryResponse | None:
         """One Qdrant query for `search`: a single list, or the fused hybrid lists."""
         if mode == "dense" or (mode == "hybrid" and sparse_query is None):
             return self.client.query_points(self.collection, query=list(dense), using=schema.DENSE, **common)
@@ -450,13 +451,16 @@ class QdrantStore:
             if sparse_query is None:
                 return None
             return self.client.query_points(self.collection, query=sparse_query, using=schema.SPARSE, **common)
+        # The query's filter (`common["query_filter"]`: groups and lifecycle) is propagated by Qdrant into
+        # every prefetch, server and local mode alike; repeating it on a prefetch makes it checked twice
+        # per point (local mode checks payload filters point by point, in Python).
         prefetch = [
-            models.Prefetch(query=list(dense), using=schema.DENSE, filter=flt, limit=candidates),
-            models.Prefetch(query=sparse_query, using=schema.SPARSE, filter=flt, limit=candidates),
+            models.Prefetch(query=list(dense), using=schema.DENSE, limit=candidates),
+            models.Prefetch(query=sparse_query, using=schema.SPARSE, limit=candidates),
         ]
         weights = [1.0, 1.0]
         if language and cross_lingual_weight > 0:
-            other = models.Filter(must=conditions, must_not=[*hidden, _match(schema.LANGUAGE, language)])
+            other = models.Filter(must_not=[_match(schema.LANGUAGE, language)])
             prefetch.append(models.Prefetch(query=list(dense), using=schema.DENSE, filter=other, limit=candidates))
             weights.append(cross_lingual_weight)
         fusion = models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights))
@@ -500,12 +504,25 @@ def window_votes(hits: Sequence[Hit], windows: Sequence[models.ScoredPoint], wei
 _NO_LOCK = contextlib.nullcontext()
 
 
+# client calls that never change points or payloads; any other call clears the cached filter masks
+_READS = frozenset({"query_points", "query_batch_points", "search", "search_batch", "scroll", "count",
+                    "retrieve", "facet", "get_collection", "get_collections", "collection_exists"})
+_MASKS_PER_COLLECTION = 64
+
+
 class _Serialized:
-    """A client whose every call holds a lock (embedded mode)."""
+    """A client whose every call holds a lock (embedded mode), and which caches filter masks.
+
+    Local mode checks a query's payload filter against every point in Python, for each list of a
+    hybrid query — most of the time of a search (docs/performance.md). The same access groups and
+    lifecycle filter come back with every question, and points change only through this client: the
+    mask of each filter is kept per collection and dropped by any call that is not a read. The result
+    is the same as without the cache; the filter is still Qdrant's, applied inside the query."""
 
     def __init__(self, client: QdrantClient, lock: threading.RLock) -> None:
         self._client = client
         self._lock = lock
+        self.mask_hits = 0  # for tests and benchmarks
 
     def __getattr__(self, name: str) -> object:
         attribute = getattr(self._client, name)
@@ -514,9 +531,47 @@ class _Serialized:
 
         def call(*args: object, **kwargs: object) -> object:
             with self._lock:
-                return attribute(*args, **kwargs)
+                if name in _READS:
+                    self._cache_masks()
+                    return attribute(*args, **kwargs)
+                try:
+                    return attribute(*args, **kwargs)
+                finally:
+                    self._drop_masks()
 
         return call
+
+    def _collections(self) -> list[object]:
+        local = getattr(self._client, "_client", None)
+        return list(getattr(local, "collections", {}).values())
+
+    def _cache_masks(self) -> None:
+        for collection in self._collections():
+            if "_vraagbaak_masks" in vars(collection) or not hasattr(collection, "_payload_and_non_deleted_mask"):
+                continue
+            compute = collection._payload_and_non_deleted_mask
+            masks: dict[tuple[str | None, str | None], np.ndarray] = {}
+
+            def cached(payload_filter: models.Filter | None, vector_name: str | None = None, *,
+                       compute=compute, masks=masks) -> np.ndarray:  # noqa: ANN001 - bound per collection
+                key = (payload_filter.model_dump_json() if payload_filter is not None else None, vector_name)
+                mask = masks.get(key)
+                if mask is None:
+                    mask = masks[key] = compute(payload_filter, vector_name=vector_name)
+                    while len(masks) > _MASKS_PER_COLLECTION:
+                        masks.pop(next(iter(masks)))
+                else:
+                    self.mask_hits += 1
+                return mask.copy()
+
+            collection._vraagbaak_masks = masks
+            collection._payload_and_non_deleted_mask = cached
+
+    def _drop_masks(self) -> None:
+        for collection in self._collections():
+            masks = vars(collection).get("_vraagbaak_masks")
+            if masks is not None:
+                masks.clear()
 
 
 def collection_params(dim: int, cluster: StoreSettings | None) -> dict[str, object]:
@@ -548,6 +603,10 @@ def _inactive() -> models.FieldCondition:
     """Points of a version still being written (payload `active` false); points without the key
     (written before it existed) count as active."""
     return models.FieldCondition(key=schema.ACTIVE, match=models.MatchValue(value=False))
+
+
+def _minute(now: float) -> float:
+    return float(int(now // 60) * 60)
 
 
 def _stale_conditions(now: float) -> list[models.FieldCondition]:

@@ -1,6 +1,6 @@
 """The baseline a team would build with library defaults: LlamaIndex's `VectorStoreIndex` over the
 same texts, cut by its default splitter (`SentenceSplitter`: 1024 tokens, 200 overlap), embedded
-by the same model object the product uses (core.embedding), kept in its default in-memory
+by the product's embedding model (core.embedding: the same vectors), kept in its default in-memory
 `SimpleVectorStore`, queried by its default dense retriever. No BM25, no fusion, no language
 handling. Only the number of nodes asked for is raised (its default is 2) so nDCG@10 can be
 computed at document level (a document ranks by its best node).
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core.embedding import Embedder
-from core.errors import ErrorCode, VraagbaakError
+from core.errors import VraagbaakError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,15 +78,36 @@ class LlamaIndexBaseline:
 
 
 def _llama_model(embedder: Embedder) -> object:
-    """The LlamaIndex embedding model inside the product's embedder (the same object, so the same
-    weights, prompts and settings)."""
+    """A LlamaIndex embedding model giving the product embedder's vectors (same weights, prompts and
+    settings): the HuggingFace embedder's own LlamaIndex object, or for another backend (ONNX) a
+    LlamaIndex `BaseEmbedding` that calls it."""
     from llama_index.core.base.embeddings.base import BaseEmbedding
+    from pydantic import PrivateAttr
 
     model = getattr(embedder, "_model", None)
-    if not isinstance(model, BaseEmbedding):
-        raise VraagbaakError(ErrorCode.DATASET_INVALID,
-                             f"the LlamaIndex baseline needs the HuggingFace embedder, not {type(embedder).__name__}")
-    return model
+    if isinstance(model, BaseEmbedding):
+        return model
+
+    class ProductEmbedding(BaseEmbedding):
+        _embedder: Embedder = PrivateAttr()
+
+        def __init__(self, inner: Embedder) -> None:
+            super().__init__(model_name=inner.name, embed_batch_size=32)
+            self._embedder = inner
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._embedder.embed_queries([query])[0].tolist()
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._embedder.embed_passages([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._embedder.embed_passages(texts).tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return ProductEmbedding(embedder)
 
 
 def folder_items(corpus: Path) -> tuple[list[tuple[str, str, str]], str]:

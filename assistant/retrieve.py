@@ -59,7 +59,8 @@ docs/assistant.md: top 5 passages was tried first)."""
 
 
 class Retriever:
-    """Hybrid retrieval (dense + BM25, fused by RRF inside Qdrant), or one of the two alone; then
+    """Hybrid retrieval (dense + BM25, fused by RRF inside Qdrant, plus the vote of the nearest
+    windows of consecutive chunks: `RetrievalSettings.window_weight`), or one of the two alone; then
     per-source boosts, near duplicates collapsed, the reranker (if any) over the top passages, and
     neighbouring chunks merged, before the cut to `limit`."""
 
@@ -93,7 +94,7 @@ class Retriever:
                                  limit=fetch, candidates=self.settings.candidates,
                                  groups=groups, language=language, rrf_k=self.settings.rrf_k,
                                  cross_lingual_weight=self.settings.cross_lingual_weight,
-                                 include_stale=self.settings.include_stale)
+                                 include_stale=self.settings.include_stale, window_weight=self.settings.window_weight)
         lexical = lexical_docs = None
         if mode == "hybrid" and sparse and hits:  # does BM25 alone agree on the top passage?
             found = self.store.search(dense=vector.tolist(), sparse=sparse, mode="bm25", limit=AGREEMENT_K,

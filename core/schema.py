@@ -39,7 +39,18 @@ EXPIRES_TS = "expires_ts"
 """Lifecycle: a superseded document, one whose expiry date has passed and one not yet effective
 are left out of answers unless `retrieval.include_stale` is set (filtered inside the query)."""
 
+WINDOWS_SUFFIX = "-windows"
+"""The second collection, `<collection>-windows`: one point per window of consecutive chunks of a
+document (ingest.chunk.windows) with its dense vector and the document's access and lifecycle
+payload, so the same filters apply inside its query. Hybrid retrieval ranks windows and gives each
+chunk its window's vote (core.store.QdrantStore.search)."""
+FIRST = "first"
+LAST = "last"
+WHOLE = "whole"
+"""Payload of a window: the ordinals of its first and last chunk; whether it is the whole document
+(those do not vote)."""
+
 KEYWORD_INDEXES = (DOC_ID, VERSION, SOURCE_ID, GROUPS, LANGUAGE, MEDIA_TYPE)
-BOOL_INDEXES = (ACTIVE, SUPERSEDED)
+BOOL_INDEXES = (ACTIVE, SUPERSEDED, WHOLE)
 FLOAT_INDEXES = (EFFECTIVE_TS, EXPIRES_TS)
 """Payload fields a Qdrant server indexes (local mode scans and needs none)."""

@@ -97,6 +97,9 @@ class RetrievalSettings(BaseModel):
         0.7, ge=0, le=5,
         description="Weight of the extra dense list over passages in other languages than the question (0 = off).",
     )
+    window_weight: float = Field(
+        0.0, ge=0, le=5,
+        description="Weight of the document-level list in hybrid fusion: the windows of consecutive chunks (about 400 words) nearest to the question vote for their chunks. Windows are built at ingest only while it is above 0; switched on, the next ingest of each source adds them from the stored chunks (0 = off, nothing built or searched; 0.5 measured, docs/assistant.md \"Windows\").")
     include_stale: bool = Field(
         False, description="Answer from expired, superseded or not yet effective documents too (default: only documents in force).",
     )

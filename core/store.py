@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -25,7 +25,7 @@ from core import schema
 from core.errors import ErrorCode, VraagbaakError
 from core.lexical import SparseVector
 from core.settings import Settings, StoreSettings
-from core.types import EVERYONE, Chunk, Document, Hit, Passage
+from core.types import EVERYONE, Chunk, Document, Hit, Passage, Window
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +52,40 @@ class VersionState:
 
 
 class QdrantStore:
-    """Chunks with dense and sparse vectors in one collection."""
+    """Chunks with dense and sparse vectors in one collection; with `windows`, also the windows of
+    consecutive chunks in a second one (`<collection>-windows`, schema.WINDOWS_SUFFIX)."""
 
     def __init__(self, client: QdrantClient, collection: str, *, local: bool,
-                 config: StoreSettings | None = None) -> None:
+                 config: StoreSettings | None = None, windows: bool = False) -> None:
         self._switch = threading.RLock()
         """Local mode: one call at a time (the embedded engine is not thread-safe: an ingestion job
         writing while the web app reads would break it), and the switch between document versions
         is one step for readers, who see the old version or the new one, never both or neither."""
         self.client = _Serialized(client, self._switch) if local else client
         self.collection = collection
+        self.windows = f"{collection}{schema.WINDOWS_SUFFIX}"
+        self.keeps_windows = windows
+        """Whether ingestion writes windows (`retrieval.window_weight` > 0): only then is the windows
+        collection made and filled. Without, windows left from a time they were on are still
+        switched, relabelled and deleted with their documents, never written or searched."""
+        self._has_windows = False
         self.local = local
         self.config = config or StoreSettings()
         """Cluster settings (shards, replicas, on-disk, quantization), applied when a server collection is made."""
 
     @classmethod
     def open(cls, settings: Settings) -> QdrantStore:
-        """Connect to the configured server, or open the embedded store in the data folder."""
+        """Connect to the configured server, or open the embedded store in the data folder. It keeps
+        windows when retrieval gives them a weight."""
+        windows = settings.retrieval.window_weight > 0
         try:
             if settings.store.url:
                 key = settings.store.api_key.get_secret_value() if settings.store.api_key else None
                 client = QdrantClient(url=settings.store.url, api_key=key, timeout=int(settings.store.timeout_s))
-                return cls(client, settings.store.collection, local=False, config=settings.store)
+                return cls(client, settings.store.collection, local=False, config=settings.store, windows=windows)
             path = settings.store_path
             path.mkdir(parents=True, exist_ok=True)
-            return cls(QdrantClient(path=str(path)), settings.store.collection, local=True)
+            return cls(QdrantClient(path=str(path)), settings.store.collection, local=True, windows=windows)
         except RuntimeError as exc:  # local mode: the folder is locked by another process
             raise VraagbaakError(
                 ErrorCode.STORE_UNAVAILABLE,
@@ -85,9 +94,9 @@ class QdrantStore:
             ) from exc
 
     @classmethod
-    def in_memory(cls, collection: str = "vraagbaak") -> QdrantStore:
+    def in_memory(cls, collection: str = "vraagbaak", *, windows: bool = False) -> QdrantStore:
         """A throwaway embedded store (tests, evaluation runs)."""
-        return cls(QdrantClient(location=":memory:"), collection, local=True)
+        return cls(QdrantClient(location=":memory:"), collection, local=True, windows=windows)
 
     def close(self) -> None:
         self.client.close()
@@ -95,7 +104,8 @@ class QdrantStore:
     # -- schema ---------------------------------------------------------------------------------
 
     def ensure_collection(self, dim: int) -> None:
-        """Create the collection if it is missing; refuse a collection made for another dimension."""
+        """Create the collection (and, when the store keeps windows, the windows collection) if it is
+        missing; refuse a collection made for another dimension."""
         try:
             if self.client.collection_exists(self.collection):
                 info = self.client.get_collection(self.collection)
@@ -107,20 +117,44 @@ class QdrantStore:
                         f"Collection '{self.collection}' holds {existing}-dimensional vectors but the embedding "
                         f"model makes {dim}; re-ingest into a new collection after changing the model.",
                     )
-                return
-            self.client.create_collection(self.collection, **collection_params(dim, None if self.local else self.config))
-            if not self.local:
-                for key in schema.KEYWORD_INDEXES:
-                    self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
-                for key in schema.BOOL_INDEXES:
-                    self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.BOOL)
-                for key in schema.FLOAT_INDEXES:
-                    self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.FLOAT)
-            log.info("created collection", extra={"ctx": {"collection": self.collection, "dim": dim}})
+            else:
+                self.client.create_collection(self.collection,
+                                              **collection_params(dim, None if self.local else self.config))
+                self._index_payload(self.collection)
+                log.info("created collection", extra={"ctx": {"collection": self.collection, "dim": dim}})
+            if self.keeps_windows and not self.client.collection_exists(self.windows):  # windows just switched on
+                params = collection_params(dim, None if self.local else self.config)
+                params.pop("sparse_vectors_config")
+                self.client.create_collection(self.windows, **params)
+                self._index_payload(self.windows)
+                log.info("created collection", extra={"ctx": {"collection": self.windows, "dim": dim}})
+            self._has_windows = self.keeps_windows
         except VraagbaakError:
             raise
         except Exception as exc:
             raise _unavailable(exc) from exc
+
+    def _index_payload(self, collection: str) -> None:
+        if self.local:
+            return
+        for key in schema.KEYWORD_INDEXES:
+            self.client.create_payload_index(collection, key, models.PayloadSchemaType.KEYWORD)
+        for key in schema.BOOL_INDEXES:
+            self.client.create_payload_index(collection, key, models.PayloadSchemaType.BOOL)
+        for key in schema.FLOAT_INDEXES:
+            self.client.create_payload_index(collection, key, models.PayloadSchemaType.FLOAT)
+
+    def windows_exist(self) -> bool:
+        """Whether the store has the windows collection. Once seen it stays; until then each call
+        asks Qdrant (one cheap call), so a collection another process made (an ingest with windows
+        on) is found, and its windows are deleted with their documents (erasure) even by a process
+        that has windows off."""
+        if not self._has_windows:
+            try:
+                self._has_windows = bool(self.client.collection_exists(self.windows))
+            except Exception as exc:
+                raise _unavailable(exc) from exc
+        return self._has_windows
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -146,24 +180,52 @@ class QdrantStore:
         except Exception as exc:
             raise _unavailable(exc) from exc
 
-    def activate(self, doc_id: str, version: str, chunk_ids: Sequence[str] | None = None) -> None:
+    def upsert_windows(self, document: Document, windows: Sequence[Window], dense: np.ndarray, *,
+                       active: bool = True) -> None:
+        """Write a document version's windows (ingest.chunk.windows) with the document's access
+        groups and lifecycle, invisible until `activate` when `active=False`."""
+        indexed_at = time.time()
+        points = [models.PointStruct(id=point_id(w.window_id), vector={schema.DENSE: vector.tolist()}, payload={
+            schema.DOC_ID: document.doc_id, schema.VERSION: document.version, schema.SOURCE_ID: document.source_id,
+            schema.URI: document.uri, schema.GROUPS: list(document.groups), schema.FIRST: w.first,
+            schema.LAST: w.last, schema.WHOLE: w.whole, schema.ACTIVE: active, schema.INDEXED_AT: indexed_at,
+            **_lifecycle_payload(document.lifecycle)}) for w, vector in zip(windows, dense, strict=True)]
+        try:
+            for i in range(0, len(points), 256):
+                self.client.upsert(self.windows, points[i:i + 256], wait=True)
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    def activate(self, doc_id: str, version: str, chunk_ids: Sequence[str] | None = None,
+                 window_ids: Sequence[str] | None = None) -> None:
         """Make `version` the document's searchable version and remove every other version, as one
         step for readers: in local mode under the lock searches take; on a server the two writes
         follow each other and `search` keeps only the newest version of a document meanwhile.
         With `chunk_ids` (the chunks just written) only those stay: the same version cut anew
-        (`--force` after a change of the chunk size) leaves none of its old chunks behind."""
+        (`--force` after a change of the chunk size) leaves none of its old chunks behind;
+        `window_ids` likewise for its windows (empty: the document keeps none)."""
         doc = _match(schema.DOC_ID, doc_id)
         this = _match(schema.VERSION, version)
         if chunk_ids is None:
             keep, drop = models.Filter(must=[doc, this]), models.Filter(must=[doc], must_not=[this])
         else:
-            written = models.HasIdCondition(has_id=[point_id(c) for c in chunk_ids])
-            keep, drop = models.Filter(must=[doc, this, written]), models.Filter(must=[doc], must_not=[written])
+            ids = models.HasIdCondition(has_id=[point_id(c) for c in chunk_ids])
+            keep, drop = models.Filter(must=[doc, this, ids]), models.Filter(must=[doc], must_not=[ids])
+        switches = [(self.collection, keep, drop)]
+        if window_ids is not None and self.windows_exist():
+            if window_ids:
+                ids = models.HasIdCondition(has_id=[point_id(w) for w in window_ids])
+                switches.append((self.windows, models.Filter(must=[doc, this, ids]),
+                                 models.Filter(must=[doc], must_not=[ids])))
+            else:  # windows off: none written, and those of earlier versions go
+                switches.append((self.windows, None, models.Filter(must=[doc])))
         try:
             with self._switch:
-                self.client.set_payload(self.collection, payload={schema.ACTIVE: True},
-                                        points=models.FilterSelector(filter=keep), wait=True)
-                self.client.delete(self.collection, points_selector=models.FilterSelector(filter=drop), wait=True)
+                for collection, kept, dropped in switches:
+                    if kept is not None:
+                        self.client.set_payload(collection, payload={schema.ACTIVE: True},
+                                                points=models.FilterSelector(filter=kept), wait=True)
+                    self.client.delete(collection, points_selector=models.FilterSelector(filter=dropped), wait=True)
         except Exception as exc:
             raise _unavailable(exc) from exc
 
@@ -171,29 +233,35 @@ class QdrantStore:
         """Change a document's access groups and lifecycle on its chunks without re-embedding."""
         payload = {schema.GROUPS: list(document.groups), schema.TITLE: document.title,
                    schema.LINK: document.link, **_lifecycle_payload(document.lifecycle)}
+        selector = models.FilterSelector(filter=models.Filter(must=[_match(schema.DOC_ID, document.doc_id)]))
         try:
-            self.client.set_payload(self.collection, payload=payload, points=models.FilterSelector(
-                filter=models.Filter(must=[_match(schema.DOC_ID, document.doc_id)])), wait=True)
+            self.client.set_payload(self.collection, payload=payload, points=selector, wait=True)
+            if self.windows_exist():
+                self.client.set_payload(self.windows, payload={k: v for k, v in payload.items()
+                                                               if k not in (schema.TITLE, schema.LINK)},
+                                        points=selector, wait=True)
         except Exception as exc:
             raise _unavailable(exc) from exc
 
     def delete_source(self, source_id: str) -> None:
-        """Remove every chunk of a source."""
+        """Remove every chunk and window of a source."""
         selector = models.FilterSelector(filter=models.Filter(must=[_match(schema.SOURCE_ID, source_id)]))
+        self._delete(selector)
+
+    def _delete(self, selector: models.FilterSelector) -> None:
+        """Delete the selected points of both collections."""
         try:
             self.client.delete(self.collection, points_selector=selector, wait=True)
+            if self.windows_exist():
+                self.client.delete(self.windows, points_selector=selector, wait=True)
         except Exception as exc:
             raise _unavailable(exc) from exc
 
     def delete_document(self, doc_id: str, keep_version: str | None = None) -> None:
-        """Remove a document's chunks, or all but those of `keep_version`."""
+        """Remove a document's chunks and windows, or all but those of `keep_version`."""
         must = [_match(schema.DOC_ID, doc_id)]
         must_not = [_match(schema.VERSION, keep_version)] if keep_version else []
-        selector = models.FilterSelector(filter=models.Filter(must=must, must_not=must_not))
-        try:
-            self.client.delete(self.collection, points_selector=selector, wait=True)
-        except Exception as exc:
-            raise _unavailable(exc) from exc
+        self._delete(models.FilterSelector(filter=models.Filter(must=must, must_not=must_not)))
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -248,6 +316,60 @@ class QdrantStore:
             return (payload.get(schema.PATH) or "", payload.get(schema.MEDIA_TYPE) or "")
         return None
 
+    def without_windows(self, source_id: str | None = None) -> list[tuple[str, str]]:
+        """(doc_id, version) of the complete, searchable document versions (of a source) that have
+        no windows: indexed while windows were off (or before they existed)."""
+        if not self.windows_exist():
+            return []
+        flt = models.Filter(must=[_match(schema.SOURCE_ID, source_id)]) if source_id else None
+        windowed = {(p[schema.DOC_ID], p[schema.VERSION])
+                    for p in self._scroll(flt, [schema.DOC_ID, schema.VERSION], collection=self.windows)}
+        return sorted((doc, version) for doc, versions in self.source_state(source_id).items()
+                      for version, state in versions.items()
+                      if state.complete and state.active and (doc, version) not in windowed)
+
+    def stored_chunks(self, versions: Sequence[tuple[str, str]], batch: int = 256
+                      ) -> Iterator[tuple[Document, list[Chunk], np.ndarray]]:
+        """Stored document versions `(doc_id, version)` as written: per version its document fields,
+        chunks (`embed_text` left empty) and dense vectors in reading order — to add what a newer
+        index layout needs without parsing and embedding the documents again. One scroll per
+        `batch` documents."""
+        wanted = set(versions)
+        doc_ids = sorted({doc for doc, _ in versions})
+        for start in range(0, len(doc_ids), batch):
+            flt = models.Filter(must=[models.FieldCondition(key=schema.DOC_ID, match=models.MatchAny(
+                any=doc_ids[start:start + batch]))])
+            found: dict[tuple[str, str], list] = defaultdict(list)
+            offset = None
+            try:
+                while True:
+                    points, offset = self.client.scroll(self.collection, scroll_filter=flt, limit=512, offset=offset,
+                                                        with_payload=True, with_vectors=[schema.DENSE])
+                    for point in points:
+                        payload = point.payload or {}
+                        key = (payload[schema.DOC_ID], payload[schema.VERSION])
+                        if key in wanted:
+                            found[key].append(point)
+                    if offset is None:
+                        break
+            except Exception as exc:
+                raise _unavailable(exc) from exc
+            for (doc_id, version), points in sorted(found.items()):
+                points.sort(key=lambda p: (p.payload or {}).get(schema.ORDINAL, 0))
+                first = points[0].payload or {}
+                document = Document(
+                    doc_id=doc_id, version=version, source_id=first.get(schema.SOURCE_ID, ""),
+                    uri=first.get(schema.URI, ""), title=first.get(schema.TITLE, ""),
+                    media_type=first.get(schema.MEDIA_TYPE, ""), language=first.get(schema.DOC_LANGUAGE, ""),
+                    groups=tuple(first.get(schema.GROUPS) or ()), path=first.get(schema.PATH),
+                    link=first.get(schema.LINK), lifecycle=dict(first.get(schema.LIFECYCLE) or {}))
+                chunks = [Chunk(chunk_id=passage.chunk_id, doc_id=doc_id, version=version, ordinal=passage.ordinal,
+                                text=passage.text, embed_text="", section_path=passage.section_path,
+                                page=passage.page, start=passage.start, end=passage.end, language=passage.language)
+                          for passage in (_passage(p.payload or {}) for p in points)]
+                vectors = np.asarray([p.vector[schema.DENSE] for p in points], dtype=np.float32)  # type: ignore[index]
+                yield document, chunks, vectors
+
     def count(self) -> int:
         try:
             return self.client.count(self.collection, exact=True).count
@@ -257,7 +379,7 @@ class QdrantStore:
     def search(self, *, dense: Sequence[float], sparse: SparseVector | None, mode: Mode = "hybrid",
                limit: int = 6, candidates: int = 40, groups: Sequence[str] | None = None,
                language: str | None = None, cross_lingual_weight: float = 0.0, rrf_k: int = 2,
-               include_stale: bool = False) -> list[Hit]:
+               include_stale: bool = False, window_weight: float = 0.0) -> list[Hit]:
         """Top passages for a question, filtered by access group inside the query.
 
         `hybrid` fuses candidate lists with reciprocal rank fusion in one Qdrant query (prefetch +
@@ -267,6 +389,12 @@ class QdrantStore:
         half the votes of a same-language one. `dense` and `bm25` use one list.
         `groups=None` means no restriction (operators' tools and evaluation only). Documents not in
         force (superseded, expired, not yet effective) are left out unless `include_stale`.
+
+        With `window_weight` (hybrid only), the document-level list votes too: the windows of
+        consecutive chunks (schema.WINDOWS_SUFFIX) of documents longer than one window nearest to
+        the question, found by a second query under the same filters, and each of the `candidates`
+        fused chunks gains its window's reciprocal-rank vote (Qdrant's RRF formula, this weight,
+        `rrf_k`) before the cut to `limit`.
         """
         conditions = _group_conditions(groups)
         # to the minute: the filter (and, in local mode, its cached mask) stays the same for a minute
@@ -274,11 +402,20 @@ class QdrantStore:
         flt = models.Filter(must=conditions, must_not=hidden)
         sparse_query = (models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
                         if sparse else None)
-        common = {"query_filter": flt, "limit": limit, "with_payload": True, "with_vectors": [schema.DENSE]}
+        vote = mode == "hybrid" and window_weight > 0 and self.windows_exist()
+        common = {"query_filter": flt, "limit": max(limit, candidates) if vote else limit, "with_payload": True,
+                  "with_vectors": [schema.DENSE]}
+        windows = None
         try:
             with self._switch if self.local else _NO_LOCK:
                 response = self._query(mode, dense, sparse_query, common, candidates, language,
                                        cross_lingual_weight, rrf_k)
+                if vote and response is not None:
+                    parts = models.Filter(must=conditions, must_not=[*hidden, _match(schema.WHOLE, True)])
+                    windows = self.client.query_points(self.windows, query=list(dense), using=schema.DENSE,
+                                                       query_filter=parts, limit=candidates,
+                                                       with_payload=[schema.DOC_ID, schema.VERSION, schema.FIRST,
+                                                                     schema.LAST])
         except Exception as exc:
             raise _unavailable(exc) from exc
         if response is None:
@@ -300,7 +437,9 @@ class QdrantStore:
             cosine = float(np.dot(query_vector, np.asarray(vector, dtype=np.float32))) if vector is not None else 0.0
             hits.append(Hit(passage=_passage(payload), score=float(point.score), dense_score=cosine,
                             rank=len(hits) + 1))
-        return hits
+        if windows is not None:
+            hits = window_votes(hits, windows.points, window_weight, rrf_k)
+        return hits[:limit]
 
     def _query(self, mode: Mode, dense: Sequence[float], sparse_query: models.SparseVector | None,
                common: dict, candidates: int, language: str | None, cross_lingual_weight: float,
@@ -327,11 +466,13 @@ class QdrantStore:
         fusion = models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights))
         return self.client.query_points(self.collection, prefetch=prefetch, query=fusion, **common)
 
-    def _scroll(self, flt: models.Filter | None, fields: list[str] | None) -> Iterator[dict]:
+    def _scroll(self, flt: models.Filter | None, fields: list[str] | None, *,
+                collection: str | None = None) -> Iterator[dict]:
         offset = None
         try:
             while True:
-                points, offset = self.client.scroll(self.collection, scroll_filter=flt, limit=512, offset=offset,
+                points, offset = self.client.scroll(collection or self.collection, scroll_filter=flt, limit=512,
+                                                    offset=offset,
                                                     with_payload=fields if fields else True, with_vectors=False)
                 for point in points:
                     yield point.payload or {}
@@ -339,6 +480,25 @@ class QdrantStore:
                     return
         except Exception as exc:
             raise _unavailable(exc) from exc
+
+
+def window_votes(hits: Sequence[Hit], windows: Sequence[models.ScoredPoint], weight: float, rrf_k: int) -> list[Hit]:
+    """Each hit's fused score plus the reciprocal-rank vote of the window holding its chunk (same
+    document version, ordinal within the window's span; none when the window is not among
+    `windows`), re-sorted (stable) and re-ranked."""
+    spans: dict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
+    for position, point in enumerate(windows):
+        payload = point.payload or {}
+        spans[(payload[schema.DOC_ID], payload[schema.VERSION])].append(
+            (int(payload[schema.FIRST]), int(payload[schema.LAST]), position))
+    voted = []
+    for hit in hits:
+        position = next((p for first, last, p in spans.get((hit.passage.doc_id, hit.passage.version), ())
+                         if first <= hit.passage.ordinal <= last), None)
+        vote = 0.0 if position is None else 1 / ((position + 1.0) / weight + rrf_k - 1.0)
+        voted.append(replace(hit, score=hit.score + vote))
+    voted.sort(key=lambda h: -h.score)
+    return [replace(h, rank=i + 1) for i, h in enumerate(voted)]
 
 
 _NO_LOCK = contextlib.nullcontext()
@@ -474,7 +634,7 @@ def _timestamp(iso_date: str | None, *, end_of_day: bool = False) -> float | Non
     return day.timestamp() + (86_399 if end_of_day and len(str(iso_date)) <= 10 else 0)
 
 
-def _match(key: str, value: str) -> models.FieldCondition:
+def _match(key: str, value: str | bool) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 

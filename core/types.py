@@ -48,6 +48,22 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Window:
+    """Consecutive chunks of one document (ordinals `first`..`last`) embedded together: the
+    document-level dense signal of hybrid retrieval (a chunk's window ranks it, too). `embed_text`
+    is empty for a window of one chunk, whose vector is that chunk's own. `whole`: the window is
+    the whole document (a short one), and does not vote (core.store.QdrantStore.search)."""
+
+    window_id: str
+    doc_id: str
+    version: str
+    first: int
+    last: int
+    embed_text: str
+    whole: bool = False
+
+
+@dataclass(frozen=True)
 class Passage:
     """A chunk as retrieved from the store, with what a citation and a deep link need."""
 

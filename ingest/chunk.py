@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from core.language import detect_language
 from core.sentences import split_sentences
-from core.types import Chunk
+from core.types import Chunk, Window
 from ingest.parse import Block
 
 BLOCK_SEPARATOR = "\n\n"
@@ -83,6 +83,35 @@ def chunk_document(doc_id: str, version: str, title: str, blocks: Sequence[Block
                             embed_text=f"{header}\n{body}", section_path=section_path, page=page,
                             start=start, end=end, language=detect_language(body, fallback=language)))
     return chunks
+
+
+def windows(chunks: Sequence[Chunk], title: str, words: int = 400) -> list[Window]:
+    """The document's chunks in reading order, cut into windows of consecutive chunks of up to
+    `words` words (a chunk longer than that is a window alone): about the embedding model's input
+    (512 tokens), the size of the passages whole-page retrievers embed. They cross section
+    boundaries on purpose: a window says what a part of the document is about, the chunk says
+    where the answer is. A window of several chunks is embedded as the title and their texts; a
+    window of one chunk has no text of its own (`embed_text` empty): its vector is the chunk's. A
+    document that fits in one window has one `whole` window, kept (so the store knows the document
+    has its windows) but not voting — its chunks already stand for all of it, and its vote would
+    only repeat the dense list's (docs/assistant.md, "Windows") — and not embedded either: it
+    carries its first chunk's vector."""
+    ordered = sorted(chunks, key=lambda c: c.ordinal)
+    groups: list[list[Chunk]] = []
+    size = 0
+    for chunk in ordered:
+        count = len(chunk.text.split())
+        if groups and size + count <= words:
+            groups[-1].append(chunk)
+            size += count
+        else:
+            groups.append([chunk])
+            size = count
+    return [Window(window_id=hashlib.sha256("|".join(c.chunk_id for c in group).encode()).hexdigest()[:32],
+                   doc_id=group[0].doc_id, version=group[0].version, first=group[0].ordinal, last=group[-1].ordinal,
+                   embed_text="" if len(group) == 1 or len(groups) == 1
+                   else f"{title}\n" + BLOCK_SEPARATOR.join(c.text for c in group), whole=len(groups) == 1)
+            for group in groups]
 
 
 def _split_long(text: str, start: int, end: int, page: int | None, chunk_words: int,

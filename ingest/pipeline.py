@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.db import Database, utcnow
 from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.language import detect_language
-from core.lexical import BM25Encoder
+from core.lexical import BM25Encoder, SparseVector
 from core.logging import kv
 from core.settings import IngestSettings
 from core.store import QdrantStore, VersionState
-from core.types import EVERYONE, Chunk, Document, FailedFile, IngestReport
-from ingest.chunk import chunk_document
+from core.types import EVERYONE, Chunk, Document, FailedFile, IngestReport, Window
+from ingest.chunk import chunk_document, windows
 from ingest.lifecycle import lifecycle_metadata
 from ingest.lms import is_package
 from ingest.parse import Block, ParsedDocument, parse_file
@@ -163,6 +165,7 @@ class Ingestor:
             self._remove_missing(run)
         else:
             self.registry.seen(run.seen)
+        self.backfill_windows(source.source_id)  # windows just switched on: from the stored chunks
         report = IngestReport(
             source_id=source.source_id, new=tuple(run.new), updated=tuple(run.updated),
             unchanged=tuple(run.unchanged), removed=tuple(run.removed), failed=tuple(run.failed),
@@ -192,7 +195,32 @@ class Ingestor:
             offset += len(chunks)
             sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
             self.store.upsert(document, chunks, vectors, sparse)
+            if self.store.keeps_windows:
+                found = windows(chunks, document.title)
+                self.store.upsert_windows(document, found, self._window_vectors(found, chunks, vectors))
         return len(all_chunks)
+
+    def backfill_windows(self, source_id: str | None = None) -> int:
+        """When the store keeps windows: give the document versions indexed while windows were off
+        their windows, from their stored chunks and vectors (embedding only windows of several
+        chunks; no parsing). Returns how many documents got them."""
+        if not self.store.keeps_windows:
+            return 0
+        missing = self.store.without_windows(source_id)
+        for document, chunks, vectors in self.store.stored_chunks(missing):
+            found = windows(chunks, document.title)
+            self.store.upsert_windows(document, found, self._window_vectors(found, chunks, vectors))
+        if missing:
+            log.info("windows added", extra=kv(source_id=source_id, documents=len(missing)))
+        return len(missing)
+
+    def _window_vectors(self, found: Sequence[Window], chunks: Sequence[Chunk], dense: np.ndarray) -> np.ndarray:
+        """A vector per window: its own embedding, or for a window of one chunk that chunk's vector."""
+        by_ordinal = {c.ordinal: i for i, c in enumerate(chunks)}
+        texts = [w.embed_text for w in found if w.embed_text]
+        embedded = iter(self.embedder.embed_passages(texts)) if texts else iter(())
+        return np.asarray([next(embedded) if w.embed_text else dense[by_ordinal[w.first]] for w in found],
+                          dtype=np.float32)
 
     def erase_source(self, source_id: str) -> int:
         """Remove a source's documents from the store and the registry; returns how many."""
@@ -361,13 +389,14 @@ class Ingestor:
             chunks = self._chunks(document, blocks)
         if not chunks:
             raise VraagbaakError(ErrorCode.EMPTY_DOCUMENT, "no text found in the file")
+        found = windows(chunks, document.title) if self.store.keeps_windows else []
         with self._stage("embed"):
             dense = self.embedder.embed_passages([c.embed_text for c in chunks])
+            window_vectors = self._window_vectors(found, chunks, dense)
         with self._stage("sparse"):
             sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
         with self._stage("upsert"):
-            self.store.upsert(document, chunks, dense, sparse, active=False)
-            self.store.activate(document.doc_id, document.version, [c.chunk_id for c in chunks])
+            self._write(document, chunks, dense, sparse, found, window_vectors)
         log.info("indexed", extra=kv(doc_id=document.doc_id, uri=document.uri, chunks=len(chunks)))
         return len(chunks)
 
@@ -392,13 +421,25 @@ class Ingestor:
             assert dense is not None
             vectors = dense[offset:offset + len(chunks)]
             offset += len(chunks)
+            found = windows(chunks, document.title) if self.store.keeps_windows else []
+            with self._stage("embed"):
+                window_vectors = self._window_vectors(found, chunks, vectors)
             with self._stage("sparse"):
                 sparse = [self.encoder.encode_document(c.embed_text, c.language) for c in chunks]
             with self._stage("upsert"):
-                self.store.upsert(document, chunks, vectors, sparse, active=False)
-                self.store.activate(document.doc_id, document.version, [c.chunk_id for c in chunks])
+                self._write(document, chunks, vectors, sparse, found, window_vectors)
             outcomes.append(len(chunks))
         return outcomes
+
+    def _write(self, document: Document, chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVector],
+               found: Sequence[Window], window_vectors: np.ndarray) -> None:
+        """Write a version's chunks and windows (none while windows are off) invisibly, then switch
+        readers to them; the switch removes every other chunk and window of the document."""
+        self.store.upsert(document, chunks, dense, sparse, active=False)
+        if found:
+            self.store.upsert_windows(document, found, window_vectors, active=False)
+        self.store.activate(document.doc_id, document.version, [c.chunk_id for c in chunks],
+                            [w.window_id for w in found])
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.chunk import chunk_document, document_text
+from ingest.chunk import chunk_document, document_text, windows
 from ingest.parse import Block
 
 BLOCKS = [
@@ -46,3 +46,22 @@ def test_ids_are_content_hashes() -> None:
     changed = chunk_document("d1", "v2", "T", BLOCKS, language="nl")
     assert [c.chunk_id for c in first] == [c.chunk_id for c in again]
     assert not {c.chunk_id for c in first} & {c.chunk_id for c in changed}
+
+
+def test_windows_cover_the_document_in_consecutive_runs_of_chunks() -> None:
+    chunks = chunk_document("d1", "v1", "Verlofregeling", BLOCKS, language="nl", chunk_words=80, overlap_words=15)
+    found = windows(chunks, "Verlofregeling", words=150)
+    assert len(found) >= 3 and not any(w.whole for w in found)
+    assert [w.first for w in found] == [0, *(w.last + 1 for w in found[:-1])] and found[-1].last == len(chunks) - 1
+    by_ordinal = {c.ordinal: c for c in chunks}
+    for window in found:
+        inside = [by_ordinal[o] for o in range(window.first, window.last + 1)]
+        assert len(inside) == 1 or sum(len(c.text.split()) for c in inside) <= 150
+        if len(inside) == 1:
+            assert window.embed_text == ""  # its vector is the chunk's
+        else:
+            assert window.embed_text.startswith("Verlofregeling\n") and all(c.text in window.embed_text for c in inside)
+    assert windows(chunks, "Verlofregeling", words=150) == found  # ids are stable
+    whole = windows(chunks, "Verlofregeling", words=10_000)
+    assert len(whole) == 1 and whole[0].whole and (whole[0].first, whole[0].last) == (0, len(chunks) - 1)
+    assert whole[0].embed_text == ""  # it never votes: not embedded

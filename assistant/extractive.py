@@ -9,6 +9,7 @@ the best evidence is weak, the assistant refuses and offers the closest document
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -21,11 +22,15 @@ import numpy as np
 from assistant.cite import citation, suggestions
 from assistant.messages import language_name, message
 from assistant.retrieve import Retrieval
+from assistant.verify import LLMAnswerCheck
 from core.embedding import Embedder
 from core.lexical import terms
+from core.logging import kv
 from core.sentences import split_sentences
 from core.settings import AnswerSettings
 from core.types import Answer, AnswerSentence, Citation, Hit
+
+log = logging.getLogger(__name__)
 
 # e5 cosine similarities live in a narrow band; these map them onto 0..1.
 _COS_FLOOR, _COS_CEIL = 0.78, 0.92
@@ -209,6 +214,9 @@ class ExtractiveGenerator:
         self.embedder = embedder
         self.settings = settings
         self.sentence_vectors = SentenceVectors(embedder, settings.sentence_cache)
+        self.check: LLMAnswerCheck | None = None
+        """With an LLM configured for extractive answers (`Assistant.build`): asked whether the chosen
+        sentences answer the question; NO → a refusal (`model_declined`)."""
 
     def generate(self, question: str, retrieval: Retrieval) -> Answer:
         started = time.perf_counter()
@@ -220,9 +228,17 @@ class ExtractiveGenerator:
         timings = {"generate": round((time.perf_counter() - started) * 1000, 1)}
         # never below 0: a sentence that cannot hold the asked-for answer carries a penalty of 1
         confidence = round(max(max(c.evidence for c in scored) + offset, 0.0), 4) if scored else 0.0
-        if not chosen:
-            answer = refusal(question, language, retrieval, "no_results" if not retrieval.hits else "low_evidence",
-                             self.name, timings)
+        reason = None if chosen else "no_results" if not retrieval.hits else "low_evidence"
+        if chosen and self.check is not None and self.check.applies(confidence):
+            checked = time.perf_counter()
+            verdict = self.check.answers(question, [f"{retrieval.hits[c.hit_index].passage.title}: {c.text.strip()}"
+                                                    for c in sorted(chosen, key=lambda c: (c.hit_index, c.start))])
+            timings["check"] = round((time.perf_counter() - checked) * 1000, 1)
+            log.info("llm answer check", extra=kv(verdict=verdict, confidence=confidence))
+            if verdict is False:
+                reason = "model_declined"
+        if reason is not None:
+            answer = refusal(question, language, retrieval, reason, self.name, timings)
             return Answer(**{**answer.__dict__, "confidence": confidence})
         numbers: dict[int, int] = {}
         citations: list[Citation] = []
@@ -291,5 +307,5 @@ def refusal(question: str, language: str, retrieval: Retrieval, reason: str, gen
     """A plain "not found in the documents" answer, with the closest documents to look at."""
     return Answer(question=question, language=language, answered=False,
                   sentences=(AnswerSentence(message("not_found", language), ()),), citations=(),
-                  generator=generator, refusal_reason=reason, suggestions=suggestions(retrieval.hits),
+                  generator=generator, refusal_reason=reason, suggestions=suggestions(retrieval.ranked),
                   timings_ms=timings)

@@ -31,6 +31,19 @@ class Retrieval:
     lexical_doc_ids: tuple[str, ...] | None = None
     merged: Mapping[str, tuple[Part, ...]] = field(default_factory=dict)
     duplicates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    documents: tuple[Hit, ...] | None = None
+
+    @property
+    def ranked(self) -> tuple[Hit, ...]:
+        """The hits in order of their documents' relevance: re-ranked by the windows' document-level
+        vote when windows voted (`documents`), else `hits`. What "which documents answer this" uses —
+        the closest documents offered with a refusal, the retrieval evaluation — while answers are
+        made from `hits`, the chunk lists' own order (docs/assistant.md, "Windows")."""
+        return self.documents if self.documents is not None else self.hits
+
+    def document_ids(self) -> list[str]:
+        """The documents of `ranked`, each once, best first."""
+        return list(dict.fromkeys(h.passage.doc_id for h in self.ranked))
 
     def cite_chunks(self, answer: Answer) -> Answer:
         """`answer` with each citation of a merged passage pointing at the real chunk holding its quote."""
@@ -59,10 +72,10 @@ docs/assistant.md: top 5 passages was tried first)."""
 
 
 class Retriever:
-    """Hybrid retrieval (dense + BM25, fused by RRF inside Qdrant, plus the vote of the nearest
-    windows of consecutive chunks: `RetrievalSettings.window_weight`), or one of the two alone; then
+    """Hybrid retrieval (dense + BM25, fused by RRF inside Qdrant), or one of the two alone; then
     per-source boosts, near duplicates collapsed, the reranker (if any) over the top passages, and
-    neighbouring chunks merged, before the cut to `limit`."""
+    neighbouring chunks merged, before the cut to `limit`. With `RetrievalSettings.window_weight`,
+    the nearest windows of consecutive chunks also vote, for the document order (`Retrieval.ranked`)."""
 
     def __init__(self, store: QdrantStore, embedder: Embedder, settings: RetrievalSettings,
                  reranker: Reranker | None = None) -> None:
@@ -90,11 +103,13 @@ class Retriever:
         sparse = self.encoder.encode_query(question, language) if mode != "dense" else None
         # boosts, duplicates and merges change the list: fetch more, cut after
         fetch = min(max(2 * limit, self.settings.rerank_top_n), 100) if self._shaping() else limit
-        hits = self.store.search(dense=vector.tolist(), sparse=sparse, mode=mode,
-                                 limit=fetch, candidates=self.settings.candidates,
-                                 groups=groups, language=language, rrf_k=self.settings.rrf_k,
-                                 cross_lingual_weight=self.settings.cross_lingual_weight,
-                                 include_stale=self.settings.include_stale, window_weight=self.settings.window_weight)
+        ranking = self.store.rank(dense=vector.tolist(), sparse=sparse, mode=mode,
+                                  limit=fetch, candidates=self.settings.candidates,
+                                  groups=groups, language=language, rrf_k=self.settings.rrf_k,
+                                  cross_lingual_weight=self.settings.cross_lingual_weight,
+                                  include_stale=self.settings.include_stale,
+                                  window_weight=self.settings.window_weight)
+        hits = ranking.passages
         lexical = lexical_docs = None
         if mode == "hybrid" and sparse and hits:  # does BM25 alone agree on the top passage?
             found = self.store.search(dense=vector.tolist(), sparse=sparse, mode="bm25", limit=AGREEMENT_K,
@@ -102,8 +117,11 @@ class Retriever:
             lexical = tuple(h.passage.chunk_id for h in found)
             lexical_docs = tuple(h.passage.doc_id for h in found)
         hits, merged, duplicates = self.shape(question, hits, limit)
+        # the document order: the windows' vote, with the per-source boosts (passages are shaped above)
+        documents = (tuple(boost(ranking.documents, self.settings.source_boosts)[:limit])
+                     if ranking.documents is not None else None)
         return Retrieval(hits=tuple(hits), query_vector=vector, language=language, lexical_ids=lexical,
-                         lexical_doc_ids=lexical_docs, merged=merged, duplicates=duplicates)
+                         lexical_doc_ids=lexical_docs, merged=merged, duplicates=duplicates, documents=documents)
 
     def shape(self, question: str, hits: Sequence[Hit], limit: int
               ) -> tuple[list[Hit], dict[str, tuple[Part, ...]], dict[str, tuple[str, ...]]]:

@@ -86,6 +86,13 @@ class Assistant:
             generator = LLMGenerator(settings.llm, settings.answer, extractive)
             judge = LLMJudge(settings.llm, EvidenceJudge(embedder), settings.answer.min_support)
             generators[LLMGenerator.name] = GeneratorInfo(model=settings.llm.model, prompt_version=PROMPT_VERSION)
+        elif settings.llm.base_url and settings.answer.llm_check:  # extractive answers, checked by the LLM
+            from assistant.verify import ANSWERABLE_PROMPT_VERSION, LLMAnswerCheck
+
+            extractive.check = LLMAnswerCheck(settings.llm, settings.answer.min_relevance,
+                                              settings.answer.llm_check_margin)
+            generators[extractive.name] = GeneratorInfo(model=f"{settings.embedding.model} + {settings.llm.model}",
+                                                        prompt_version=ANSWERABLE_PROMPT_VERSION)
         verifier = Verifier(judge, settings.answer) if settings.answer.verify else None
         reranker = build_reranker(settings.retrieval, settings.llm)
         assistant = cls(Retriever(store, embedder, settings.retrieval, reranker), generator, settings.web.max_question_chars,

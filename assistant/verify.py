@@ -186,6 +186,70 @@ class LLMJudge:
         return None
 
 
+ANSWERABLE_PROMPT_VERSION = "answerable-v1"
+
+
+class LLMAnswerCheck:
+    """Asks the configured LLM whether the sentences an extractive answer quotes answer the question
+    (YES/NO, prompt `assistant/prompts/answerable-v1.txt`): the reading-comprehension judgement the
+    evidence score lacks for near misses — a passage on the right subject that does not state the
+    asked-for fact. Used with the evidence, not instead of it: only answers that passed the evidence
+    threshold are asked about, and only those whose confidence is below `threshold + margin`."""
+
+    name = "llm-check"
+
+    def __init__(self, settings: LLMSettings, threshold: float, margin: float) -> None:
+        from llama_index.llms.openai_like import OpenAILike
+
+        from assistant.llm import load_prompt
+
+        self.template = load_prompt(ANSWERABLE_PROMPT_VERSION)
+        self.threshold = threshold
+        self.margin = margin
+        self.llm = OpenAILike(
+            model=settings.model, api_base=(settings.base_url or "").rstrip("/"),
+            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
+            is_chat_model=True, is_function_calling_model=False, timeout=settings.timeout_s, max_retries=0,
+            temperature=0.0, max_tokens=24, reuse_client=True,  # room for "The text does not answer …"
+        )
+
+    def applies(self, confidence: float) -> bool:
+        return confidence < self.threshold + self.margin
+
+    def answers(self, question: str, quotes: Sequence[str]) -> bool | None:
+        """True (YES), False (NO), or None when the LLM fails, is slow or says neither: then the
+        evidence decides."""
+        from llama_index.core.llms import ChatMessage
+
+        prompt = self.template.format(question=question, quotes="\n".join(f"- {q}" for q in quotes))
+        try:
+            text = self.llm.chat([ChatMessage(role="user", content=prompt)]).message.content or ""
+        except Exception as exc:  # the server is down or slow: the evidence decides
+            log.warning("llm answer check failed", extra=kv(error=type(exc).__name__))
+            return None
+        return read_verdict(text)
+
+
+_NEGATIVE = re.compile(r"\b(does not|doesn't|do not|don't|cannot|can't|fails? to|niet|geen)\b.{0,40}\b(answer|beantwoord)"
+                       r"|\bbeantwoordt\b.{0,30}\bniet\b", re.IGNORECASE)
+_POSITIVE = re.compile(r"\b(answers|beantwoordt)\b.{0,20}\b(question|vraag)\b", re.IGNORECASE)
+
+
+def read_verdict(text: str) -> bool | None:
+    """YES/JA → True, NO/NEE → False at the start of the reply; a small model that writes a sentence
+    instead ("The quoted text does not answer the question …") is read by its wording; None otherwise."""
+    head = text.strip().lstrip("*\"'` ").upper()
+    if head.startswith(("YES", "JA")):
+        return True
+    if head.startswith(("NO", "NEE")) and not head.startswith(("NOT ", "NOTE")):
+        return False
+    if _NEGATIVE.search(text):
+        return False
+    if _POSITIVE.search(text):
+        return True
+    return None
+
+
 def _scale(cos: float) -> float:
     return float(np.clip((cos - _COS_FLOOR) / (_COS_CEIL - _COS_FLOOR), 0.0, 1.0))
 

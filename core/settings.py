@@ -98,8 +98,8 @@ class RetrievalSettings(BaseModel):
         description="Weight of the extra dense list over passages in other languages than the question (0 = off).",
     )
     window_weight: float = Field(
-        0.0, ge=0, le=5,
-        description="Weight of the document-level list in hybrid fusion: the windows of consecutive chunks (about 400 words) nearest to the question vote for their chunks. Windows are built at ingest only while it is above 0; switched on, the next ingest of each source adds them from the stored chunks (0 = off, nothing built or searched; 0.5 measured, docs/assistant.md \"Windows\").")
+        0.5, ge=0, le=5,
+        description="Weight of the document-level list in hybrid retrieval: the windows of consecutive chunks (about 400 words) nearest to the question vote for their chunks in the order of documents (the closest documents offered with a refusal, the retrieval evaluation); answers are made from the chunk lists' own order. Windows are built at ingest only while it is above 0; switched on, the next ingest of each source adds them from the stored chunks (0 = off, nothing built or searched; docs/assistant.md \"Windows\").")
     include_stale: bool = Field(
         False, description="Answer from expired, superseded or not yet effective documents too (default: only documents in force).",
     )
@@ -130,6 +130,10 @@ class AnswerSettings(BaseModel):
         10_000, ge=0, le=1_000_000, description="Candidate-sentence vectors the extractive generator keeps per process (about 1.7 KB each), so a passage asked about again is not embedded again; 0 = off.")
     min_relevance: float = Field(0.52, description="Least evidence score (0..1) for a sentence to count as an answer.")
     verify: bool = Field(True, description="Check every answer sentence against the passage it cites (assistant/verify.py).")
+    llm_check: bool = Field(
+        True, description="With `generator=extractive` and an LLM configured (LLM_BASE_URL): ask the LLM whether the quoted sentences answer the question, and refuse when it says no (docs/assistant.md, \"LLM answer check\").")
+    llm_check_margin: float = Field(
+        1.0, ge=0, le=2, description="Ask the LLM only about answers whose confidence is below `min_relevance` + this margin (1.0: every answer).")
     min_support: float = Field(
         0.5, ge=0, le=1, description="Least support score (0..1) of an answer sentence by its cited passage.")
     unsupported: Literal["remove", "flag"] = Field(

@@ -39,6 +39,17 @@ def point_id(chunk_id: str) -> str:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """One search's result. `passages`: the fused chunk lists in their own order (what answers are
+    made from); `documents`: the same candidates re-ranked with the windows' document-level vote
+    (what says which documents are relevant), None when no windows voted (then `passages` serves
+    for both)."""
+
+    passages: list[Hit]
+    documents: list[Hit] | None
+
+
+@dataclass(frozen=True)
 class VersionState:
     """What the store holds of one document version: points present and points expected."""
 
@@ -380,6 +391,16 @@ class QdrantStore:
                limit: int = 6, candidates: int = 40, groups: Sequence[str] | None = None,
                language: str | None = None, cross_lingual_weight: float = 0.0, rrf_k: int = 2,
                include_stale: bool = False, window_weight: float = 0.0) -> list[Hit]:
+        """The passages of `rank` in document order: with the windows' vote when they vote."""
+        ranking = self.rank(dense=dense, sparse=sparse, mode=mode, limit=limit, candidates=candidates,
+                            groups=groups, language=language, cross_lingual_weight=cross_lingual_weight,
+                            rrf_k=rrf_k, include_stale=include_stale, window_weight=window_weight)
+        return ranking.documents if ranking.documents is not None else ranking.passages
+
+    def rank(self, *, dense: Sequence[float], sparse: SparseVector | None, mode: Mode = "hybrid",
+             limit: int = 6, candidates: int = 40, groups: Sequence[str] | None = None,
+             language: str | None = None, cross_lingual_weight: float = 0.0, rrf_k: int = 2,
+             include_stale: bool = False, window_weight: float = 0.0) -> Ranking:
         """Top passages for a question, filtered by access group inside the query.
 
         `hybrid` fuses candidate lists with reciprocal rank fusion in one Qdrant query (prefetch +
@@ -394,7 +415,8 @@ class QdrantStore:
         consecutive chunks (schema.WINDOWS_SUFFIX) of documents longer than one window nearest to
         the question, found by a second query under the same filters, and each of the `candidates`
         fused chunks gains its window's reciprocal-rank vote (Qdrant's RRF formula, this weight,
-        `rrf_k`) before the cut to `limit`.
+        `rrf_k`): that re-sorted list, cut to `limit`, is `Ranking.documents`; `Ranking.passages`
+        stays in the chunk lists' own order (docs/assistant.md, "Windows").
         """
         conditions = _group_conditions(groups)
         # to the minute: the filter (and, in local mode, its cached mask) stays the same for a minute
@@ -419,7 +441,7 @@ class QdrantStore:
         except Exception as exc:
             raise _unavailable(exc) from exc
         if response is None:
-            return []
+            return Ranking([], None)
         query_vector = np.asarray(dense, dtype=np.float32)
         newest: dict[str, tuple[float, str]] = {}
         for point in response.points:
@@ -437,9 +459,8 @@ class QdrantStore:
             cosine = float(np.dot(query_vector, np.asarray(vector, dtype=np.float32))) if vector is not None else 0.0
             hits.append(Hit(passage=_passage(payload), score=float(point.score), dense_score=cosine,
                             rank=len(hits) + 1))
-        if windows is not None:
-            hits = window_votes(hits, windows.points, window_weight, rrf_k)
-        return hits[:limit]
+        voted = window_votes(hits, windows.points, window_weight, rrf_k)[:limit] if windows is not None else None
+        return Ranking(hits[:limit], voted)
 
     def _query(self, mode: Mode, dense: Sequence[float], sparse_query: models.SparseVector | None,
                common: dict, candidates: int, language: str | None, cross_lingual_weight: float,

@@ -88,7 +88,7 @@ def evaluate_retrieval(folder: Path, embedder: Embedder, settings: Settings, *, 
                 retrieval = retriever.retrieve_with_vector(text, vector, language=detect_language(text, "en"),
                                                            groups=None, mode=mode, limit=K * 3)
                 spent += time.perf_counter() - t0
-                ranked = list(dict.fromkeys(h.passage.doc_id for h in retrieval.hits))[:K]
+                ranked = retrieval.document_ids()[:K]
                 rel = dataset.qrels[qid]
                 per_query[qid] = (ndcg_at(ranked, rel, K), recall_at(ranked, rel, K), mrr_at(ranked, rel, K))
             results.append(ModeResult(

@@ -292,9 +292,9 @@ def evaluate_items(items: Sequence[EvalItem], config: RunConfig, settings: Setti
             retrieval = retriever.retrieve_with_vector(  # type: ignore[union-attr]
                 question, vector, language=item.language or detect_language(question, "nl"), groups=None,
                 mode=config.retriever, limit=limit)  # type: ignore[arg-type]
-            ranked = list(dict.fromkeys(getattr(h.passage, key) for h in retrieval.hits))
+            ranked = list(dict.fromkeys(getattr(h.passage, key) for h in retrieval.ranked))
             result.retrieved = [_passage_view(getattr(h.passage, key), h.passage.title, h.score, h.passage.text,
-                                              h.passage.location) for h in retrieval.hits[:SHOWN_PASSAGES]]
+                                              h.passage.location) for h in retrieval.ranked[:SHOWN_PASSAGES]]
         result.retrieve_ms = round((time.perf_counter() - started) * 1000, 1)
         if item.answerable:
             score_retrieval(result, ranked, item.expected, config.k)

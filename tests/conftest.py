@@ -73,7 +73,8 @@ def store(settings: Settings) -> Iterator[QdrantStore]:
 def demo_store(base_settings: Settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantStore]:
     """The demo corpus ingested once into an embedded store, shared by read-only tests."""
     path = tmp_path_factory.mktemp("demo-store")
-    store = QdrantStore(QdrantClient(path=str(path)), "vraagbaak", local=True)
+    store = QdrantStore(QdrantClient(path=str(path)), "vraagbaak", local=True,
+                        windows=base_settings.retrieval.window_weight > 0)  # as the product's default
     report = Ingestor(store, embedder, base_settings.ingest).ingest_folder(DEMO_CORPUS, "demo")
     assert not report.failed, report.failed
     yield store

@@ -5,11 +5,8 @@ for its parsing, timeout and fall-back; the settings and `eval run` plumbing."""
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +24,7 @@ from core.errors import VraagbaakError
 from core.settings import LLMSettings, RetrievalSettings, Settings
 from core.types import Hit, Passage
 from eval.runs import configured, parse_config
+from tests.assistant.fake_llm import ScriptedLLMServer
 
 TEXTS = [
     "The canteen is open from 11:30 to 14:00 and lunch is free for employees.",
@@ -147,58 +145,6 @@ def test_build_reranker_follows_the_setting(tiny_cross_encoder: Path) -> None:
 ])
 def test_llm_ratings_are_parsed(text: str, ratings: dict[int, int]) -> None:
     assert parse_ratings(text, 3) == ratings
-
-
-class ScriptedLLMServer(http.server.ThreadingHTTPServer):
-    """A fake OpenAI-compatible server that answers every chat request with `content` after
-    `delay_s` (for the parsing path and the timeout; the real server is tested below)."""
-
-    daemon_threads = True
-
-    def __init__(self, content: str, delay_s: float = 0.0) -> None:
-        self.content, self.delay_s = content, delay_s
-        self.release = threading.Event()
-        self.prompts: list[str] = []
-        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
-
-
-class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
-    server: ScriptedLLMServer
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-        self.server.prompts.append(request["messages"][-1]["content"])
-        self.server.release.wait(self.server.delay_s)
-        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake", "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.server.content}}]})
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-        pass
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[..., ScriptedLLMServer]]:
-    servers: list[ScriptedLLMServer] = []
-
-    def start(content: str, delay_s: float = 0.0) -> ScriptedLLMServer:
-        server = ScriptedLLMServer(content, delay_s)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
 
 
 def _llm_reranker(server: ScriptedLLMServer | str, timeout_s: float = 10.0) -> LLMReranker:

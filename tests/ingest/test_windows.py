@@ -80,10 +80,13 @@ def _search(store: QdrantStore, embedder: Embedder, groups: list[str] | None, we
                         window_weight=weight)
 
 
-def test_with_the_weight_at_zero_no_window_is_built_or_searched(store: QdrantStore, embedder: Embedder,
-                                                                 settings: Settings, tmp_path: Path,
+def test_with_the_weight_at_zero_no_window_is_built_or_searched(embedder: Embedder, settings: Settings,
+                                                                 tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    assert settings.retrieval.window_weight == 0 and not store.keeps_windows
+    assert settings.retrieval.window_weight > 0  # on by default; this test switches them off
+    settings = _with_weight(settings, 0.0)
+    store = QdrantStore.open(settings)
+    assert not store.keeps_windows
     embedded: list[str] = []
     real = embedder.embed_passages
     monkeypatch.setattr(embedder, "embed_passages", lambda texts: embedded.extend(texts) or real(texts))
@@ -97,6 +100,7 @@ def test_with_the_weight_at_zero_no_window_is_built_or_searched(store: QdrantSto
                         lambda collection, **kw: queried.append(collection) or query_points(collection, **kw))
     assert _search(store, embedder, None, 0.0)
     assert queried and store.windows not in queried
+    store.close()
 
 
 def test_windows_follow_their_document_version_groups_and_lifecycle(
@@ -273,3 +277,35 @@ def test_package_lessons_get_their_windows_with_the_package_groups(
     erase_document(ingestor, registry.database, package_id)
     assert not any(_spans(windowed, doc) for doc in lessons)
     assert _window_points(windowed) == []
+
+
+def test_windows_order_the_documents_and_leave_the_passages_of_the_answer_alone(
+        windowed: QdrantStore, embedder: Embedder, settings: Settings, tmp_path: Path) -> None:
+    """The windows' vote re-ranks documents (`Retrieval.ranked`: the refusal's closest documents, the
+    retrieval evaluation); the passages an answer is made from (`Retrieval.hits`) and so the answer
+    itself are those of the chunk lists alone, as with windows off."""
+    from assistant.extractive import ExtractiveGenerator
+    from assistant.retrieve import Retriever
+
+    Ingestor(windowed, embedder, settings.ingest).ingest_folder(_corpus(tmp_path), "docs")
+    reizen = document_id("docs", "reizen.md")
+    on = Retriever(windowed, embedder, _with_weight(settings, 0.5).retrieval).retrieve(
+        QUESTION, language="nl", groups=None, limit=8)
+    off = Retriever(windowed, embedder, settings.retrieval).retrieve(QUESTION, language="nl", groups=None, limit=8)
+
+    assert [h.passage.chunk_id for h in on.hits] == [h.passage.chunk_id for h in off.hits]
+    assert off.documents is None and off.ranked == off.hits
+    assert on.documents is not None
+    voted = {h.passage.chunk_id: h.score for h in on.ranked}
+    plain = {h.passage.chunk_id: h.score for h in off.hits}
+    assert any(voted[c] > plain[c] for c in voted.keys() & plain.keys())  # the vote was counted ...
+    assert all(h.passage.doc_id == reizen for h in on.ranked if voted[h.passage.chunk_id] > plain.get(
+        h.passage.chunk_id, voted[h.passage.chunk_id]))  # ... for the long document's chunks only
+    assert on.document_ids()[0] == reizen
+    assert [h.passage.chunk_id for h in on.ranked] == [h.passage.chunk_id for h in _search(
+        windowed, embedder, None, 0.5)][:8]
+
+    generator = ExtractiveGenerator(embedder, settings.answer)
+    with_windows, without = generator.generate(QUESTION, on), generator.generate(QUESTION, off)
+    assert with_windows.answered and with_windows.sentences == without.sentences
+    assert [c.chunk_id for c in with_windows.citations] == [c.chunk_id for c in without.citations]

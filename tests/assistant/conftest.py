@@ -1,0 +1,3 @@
+"""Fixtures of the assistant's tests."""
+
+from tests.assistant.fake_llm import scripted  # noqa: F401 - the fake LLM server fixture, by name

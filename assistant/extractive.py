@@ -231,8 +231,9 @@ class ExtractiveGenerator:
         reason = None if chosen else "no_results" if not retrieval.hits else "low_evidence"
         if chosen and self.check is not None and self.check.applies(confidence):
             checked = time.perf_counter()
-            verdict = self.check.answers(question, [f"{retrieval.hits[c.hit_index].passage.title}: {c.text.strip()}"
-                                                    for c in sorted(chosen, key=lambda c: (c.hit_index, c.start))])
+            quoted = sorted({c.hit_index for c in chosen})
+            verdict = self.check.answers(question, [f"{retrieval.hits[i].passage.title}: {retrieval.hits[i].passage.text}"
+                                                    for i in quoted])
             timings["check"] = round((time.perf_counter() - checked) * 1000, 1)
             log.info("llm answer check", extra=kv(verdict=verdict, confidence=confidence))
             if verdict is False:

@@ -186,7 +186,7 @@ class LLMJudge:
         return None
 
 
-ANSWERABLE_PROMPT_VERSION = "answerable-v1"
+ANSWERABLE_PROMPT_VERSION = "answerable-v2"
 
 
 class LLMAnswerCheck:
@@ -216,12 +216,12 @@ class LLMAnswerCheck:
     def applies(self, confidence: float) -> bool:
         return confidence < self.threshold + self.margin
 
-    def answers(self, question: str, quotes: Sequence[str]) -> bool | None:
+    def answers(self, question: str, passages: Sequence[str]) -> bool | None:
         """True (YES), False (NO), or None when the LLM fails, is slow or says neither: then the
-        evidence decides."""
+        evidence decides. `passages`: the passages the answer quotes, each with its title."""
         from llama_index.core.llms import ChatMessage
 
-        prompt = self.template.format(question=question, quotes="\n".join(f"- {q}" for q in quotes))
+        prompt = self.template.format(question=question, passages="\n\n".join(passages))
         try:
             text = self.llm.chat([ChatMessage(role="user", content=prompt)]).message.content or ""
         except Exception as exc:  # the server is down or slow: the evidence decides

@@ -52,6 +52,8 @@ class ItemResult:
     """The annotated answer span is in the answer (whitespace and case normalised); None: no span or not answered."""
     span_recall: float | None = None
     """Share of the span's content terms (stemmed) found in the answer."""
+    generator: str = ""
+    """The generator that gave the answer (`extractive`, `llm`; an LLM that failed leaves `extractive`)."""
 
 
 @dataclass
@@ -204,7 +206,8 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
             failure = "answered an unanswerable question"
         results.append(ItemResult(item.id, item.question, item.answerable, answer.answered, answer.confidence,
                                   cited, precision, keyword, round(ms, 1), answer.text, failure,
-                                  answer.support_rate, answer.refusal_reason, span_hit, span_recall))
+                                  answer.support_rate, answer.refusal_reason, span_hit, span_recall,
+                                  answer.generator))
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     precisions = [r.citation_precision for r in results if r.citation_precision is not None]
@@ -261,11 +264,17 @@ def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: S
 def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.35, 0.4, 0.43, 0.46, 0.49, 0.52, 0.55, 0.6)
                    ) -> list[tuple[float, float, float]]:
     """(threshold, answer rate on answerable, refusal rate on unanswerable) for other values of
-    `min_relevance`: an extractive answer is given exactly when its confidence reaches it."""
-    answerable = [r.confidence for r in per_item if r.answerable]
-    unanswerable = [r.confidence for r in per_item if not r.answerable]
-    return [(t, round(sum(c >= t for c in answerable) / max(len(answerable), 1), 3),
-             round(sum(c < t for c in unanswerable) / max(len(unanswerable), 1), 3)) for t in thresholds]
+    `min_relevance`: an extractive answer is given exactly when its confidence reaches it — and, in a
+    run with the LLM answer check, the LLM did not say no (`model_declined`: refused at any
+    threshold; the LLM was asked only about answers at or above the run's threshold, so the curve
+    holds for thresholds at or above it)."""
+    def given(r: ItemResult, t: float) -> bool:
+        return r.confidence >= t and r.refusal_reason != "model_declined"
+
+    answerable = [r for r in per_item if r.answerable]
+    unanswerable = [r for r in per_item if not r.answerable]
+    return [(t, round(sum(given(r, t) for r in answerable) / max(len(answerable), 1), 3),
+             round(sum(not given(r, t) for r in unanswerable) / max(len(unanswerable), 1), 3)) for t in thresholds]
 
 
 def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Path]:
@@ -282,9 +291,11 @@ def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Pat
     if result.span_hit_rate is not None:
         lines += [f"Annotated answer span in the answer: {result.span_hit_rate:.3f} of the answered questions; "
                   f"share of the span's content terms in the answer: {result.span_recall:.3f}.", ""]
-    lines += ["Trade-off (extractive: answered when confidence ≥ threshold):", "",
-              "| threshold | answer rate | refusal rate |", "|---|---|---|"]
-    lines += [f"| {t:.2f} | {a:.3f} | {r:.3f} |" for t, a, r in tradeoff_curve(result.per_item)] + [""]
+    extractive = sum(r.generator == "extractive" for r in result.per_item)
+    if extractive * 2 > len(result.per_item):  # an LLM's answers have no confidence to move a threshold over
+        lines += ["Trade-off (extractive: answered when confidence ≥ threshold and the LLM check, if any, "
+                  "did not say no):", "", "| threshold | answer rate | refusal rate |", "|---|---|---|"]
+        lines += [f"| {t:.2f} | {a:.3f} | {r:.3f} |" for t, a, r in tradeoff_curve(result.per_item)] + [""]
     failures = [r for r in result.per_item if r.failure]
     if failures:
         lines += ["Failures:", ""] + [f"- `{r.id}` {r.question} — {r.failure}" for r in failures]

@@ -17,12 +17,12 @@ import pytest
 from assistant.extractive import ExtractiveGenerator
 from assistant.retrieve import Retrieval
 from assistant.service import Assistant
-from assistant.verify import LLMAnswerCheck, read_verdict
+from assistant.verify import ANSWERABLE_PROMPT_VERSION, LLMAnswerCheck, read_verdict
 from core.embedding import Embedder
 from core.settings import LLMSettings, Settings
 from core.store import QdrantStore
 from tests.assistant.fake_llm import ScriptedLLMServer
-from tests.assistant.test_llm import _free_port, _retrieval
+from tests.assistant.test_llm import PASSAGES, _free_port, _retrieval
 
 QUESTION = "When are visitors welcome?"
 
@@ -55,8 +55,9 @@ def test_a_no_from_the_llm_turns_the_quote_into_a_refusal(embedder: Embedder, ba
     assert not answer.answered and answer.refusal_reason == "model_declined"
     assert answer.suggestions and answer.confidence == plain.confidence
     assert "check" in answer.timings_ms
-    prompt = server.prompts[0]  # the question and the quoted sentence, with its document's title
-    assert QUESTION in prompt and "Visitor policy: Visitors are welcome between 09:00 and 17:00" in prompt
+    prompt = server.prompts[0]  # the question and the quoted passage, with its document's title
+    assert QUESTION in prompt and f"Visitor policy: {PASSAGES[0][1]}" in prompt
+    assert PASSAGES[1][1] not in prompt  # a passage the answer does not quote is not sent
 
 
 @pytest.mark.parametrize("reply", ["YES", "Yes, it does.", "**YES**", "JA"])
@@ -107,7 +108,7 @@ def test_the_check_is_wired_for_extractive_answers_with_an_llm_only(embedder: Em
 
     extractive = built("extractive", "http://127.0.0.1:9/v1")
     assert isinstance(extractive.generator, ExtractiveGenerator) and extractive.generator.check is not None
-    assert extractive.generators["extractive"].prompt_version == "answerable-v1"
+    assert extractive.generators["extractive"].prompt_version == ANSWERABLE_PROMPT_VERSION
     assert built("extractive", None).generator.check is None  # no LLM: nothing to ask
     assert built("extractive", "http://127.0.0.1:9/v1", check=False).generator.check is None
     llm = built("auto", "http://127.0.0.1:9/v1")  # the LLM writes the answers: its fallback is not checked

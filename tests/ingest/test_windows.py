@@ -176,8 +176,9 @@ def test_a_reader_outside_the_group_never_gets_a_chunk_through_a_window(
 
 
 def test_switching_windows_on_backfills_them_and_off_keeps_none_stale(
-        store: QdrantStore, embedder: Embedder, settings: Settings, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        embedder: Embedder, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _with_weight(settings, 0.0)  # start with windows off
+    store = QdrantStore.open(settings)
     corpus = _corpus(tmp_path)
     registry = Registry(Database.open(f"sqlite:///{tmp_path / 'registry.db'}"))
     Ingestor(store, embedder, settings.ingest, registry).ingest_folder(corpus, "docs")
@@ -223,7 +224,7 @@ def test_erasure_removes_the_windows_even_with_windows_off(
     reizen = document_id("docs", "reizen.md")
     assert _spans(windowed, reizen)
     windowed.close()
-    off = QdrantStore.open(settings)  # the process that erases has windows off
+    off = QdrantStore.open(_with_weight(settings, 0.0))  # the process that erases has windows off
     try:
         erase_document(Ingestor(off, embedder, settings.ingest, registry), registry.database, reizen)
         assert _spans(off, reizen) == [] and off.passages(reizen, groups=None) == []
@@ -291,7 +292,8 @@ def test_windows_order_the_documents_and_leave_the_passages_of_the_answer_alone(
     reizen = document_id("docs", "reizen.md")
     on = Retriever(windowed, embedder, _with_weight(settings, 0.5).retrieval).retrieve(
         QUESTION, language="nl", groups=None, limit=8)
-    off = Retriever(windowed, embedder, settings.retrieval).retrieve(QUESTION, language="nl", groups=None, limit=8)
+    off = Retriever(windowed, embedder, _with_weight(settings, 0.0).retrieval).retrieve(
+        QUESTION, language="nl", groups=None, limit=8)
 
     assert [h.passage.chunk_id for h in on.hits] == [h.passage.chunk_id for h in off.hits]
     assert off.documents is None and off.ranked == off.hits

@@ -18,10 +18,11 @@ def citation(number: int, hit: Hit, quote_start: int = 0, quote_end: int | None 
 
 
 def suggestions(hits: tuple[Hit, ...], limit: int = 3) -> tuple[Citation, ...]:
-    """The closest documents, one passage each, for a "maybe look here" list."""
+    """The closest documents for a "maybe look here" list: the first `limit` documents of `hits`, in
+    their order (the retrieval's document ranking, `Retrieval.ranked`), each with its first passage."""
     seen: set[str] = set()
     found = []
-    for hit in sorted(hits, key=lambda h: -h.dense_score):
+    for hit in hits:
         if hit.passage.doc_id in seen:
             continue
         seen.add(hit.passage.doc_id)

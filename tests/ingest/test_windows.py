@@ -285,7 +285,7 @@ def test_windows_order_the_documents_and_leave_the_passages_of_the_answer_alone(
     """The windows' vote re-ranks documents (`Retrieval.ranked`: the refusal's closest documents, the
     retrieval evaluation); the passages an answer is made from (`Retrieval.hits`) and so the answer
     itself are those of the chunk lists alone, as with windows off."""
-    from assistant.extractive import ExtractiveGenerator
+    from assistant.extractive import ExtractiveGenerator, refusal
     from assistant.retrieve import Retriever
 
     Ingestor(windowed, embedder, settings.ingest).ingest_folder(_corpus(tmp_path), "docs")
@@ -306,6 +306,10 @@ def test_windows_order_the_documents_and_leave_the_passages_of_the_answer_alone(
     assert on.document_ids()[0] == reizen
     assert [h.passage.chunk_id for h in on.ranked] == [h.passage.chunk_id for h in _search(
         windowed, embedder, None, 0.5)][:8]
+
+    # a refusal offers the closest documents in the document order
+    offered = refusal(QUESTION, "nl", on, "low_evidence", "extractive", {}).suggestions
+    assert [c.doc_id for c in offered] == on.document_ids()[:3] and len(offered) == 2
 
     generator = ExtractiveGenerator(embedder, settings.answer)
     with_windows, without = generator.generate(QUESTION, on), generator.generate(QUESTION, off)

@@ -215,8 +215,8 @@ class ExtractiveGenerator:
         self.settings = settings
         self.sentence_vectors = SentenceVectors(embedder, settings.sentence_cache)
         self.check: LLMAnswerCheck | None = None
-        """With an LLM configured for extractive answers (`Assistant.build`): asked whether the chosen
-        sentences answer the question; NO → a refusal (`model_declined`)."""
+        """With an LLM configured for extractive answers (`Assistant.build`): asked whether the passages
+        the chosen sentences come from answer the question; NO → a refusal (`model_declined`)."""
 
     def generate(self, question: str, retrieval: Retrieval) -> Answer:
         started = time.perf_counter()

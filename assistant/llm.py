@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from assistant.cite import citation
 from assistant.extractive import ExtractiveGenerator, refusal
@@ -21,6 +22,9 @@ from core.logging import kv
 from core.sentences import split_sentences
 from core.settings import AnswerSettings, LLMSettings
 from core.types import Answer, AnswerSentence, Citation
+
+if TYPE_CHECKING:
+    from llama_index.llms.openai_like import OpenAILike
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,23 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])")
 _MAX_PASSAGES = 5
 
 
+def chat_client(settings: LLMSettings, *, max_tokens: int, temperature: float = 0.0,
+                timeout_s: float | None = None) -> OpenAILike:
+    """LlamaIndex's client for the configured OpenAI-compatible server: the chat endpoint (the server
+    applies the model's chat template), no function calling, one try only (a retry would double the
+    wait before a fallback), one reused HTTP client. `timeout_s` (default the settings') bounds
+    connecting and each wait for data."""
+    from llama_index.llms.openai_like import OpenAILike
+
+    return OpenAILike(
+        model=settings.model, api_base=(settings.base_url or "").rstrip("/"),
+        api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
+        is_chat_model=True, is_function_calling_model=False,
+        timeout=settings.timeout_s if timeout_s is None else timeout_s, max_retries=0,
+        temperature=temperature, max_tokens=max_tokens, reuse_client=True,
+    )
+
+
 def load_prompt(version: str = PROMPT_VERSION) -> str:
     """A versioned prompt template from assistant/prompts."""
     return resources.files("assistant").joinpath("prompts", f"{version}.txt").read_text(encoding="utf-8")
@@ -45,7 +66,6 @@ class LLMGenerator:
     name = "llm"
 
     def __init__(self, settings: LLMSettings, answer: AnswerSettings, fallback: ExtractiveGenerator) -> None:
-        from llama_index.llms.openai_like import OpenAILike
 
         if not settings.base_url:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, "The LLM generator needs LLM_BASE_URL.")
@@ -53,16 +73,9 @@ class LLMGenerator:
         self.answer_settings = answer
         self.fallback = fallback
         self.template = load_prompt()
-        # Chat endpoint (the server applies the model's chat template); no function calling; one
-        # try only (a retry would double the wait before the extractive fallback). `timeout` bounds
-        # connecting and each wait for data; `generate` waits for the whole answer, so there it bounds
-        # the whole generation too (`stream` checks the total itself).
-        self.llm = OpenAILike(
-            model=settings.model, api_base=settings.base_url.rstrip("/"),
-            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
-            is_chat_model=True, is_function_calling_model=False, timeout=settings.timeout_s, max_retries=0,
-            temperature=settings.temperature, max_tokens=settings.max_tokens, reuse_client=True,
-        )
+        # `generate` waits for the whole answer, so there the timeout bounds the whole generation too
+        # (`stream` checks the total itself).
+        self.llm = chat_client(settings, max_tokens=settings.max_tokens, temperature=settings.temperature)
 
     def prompt(self, question: str, retrieval: Retrieval) -> str:
         passages = "\n\n".join(f"[{i}] {hit.passage.title}: {hit.passage.text}"

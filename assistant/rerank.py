@@ -101,17 +101,12 @@ class LLMReranker:
     name = "llm"
 
     def __init__(self, settings: LLMSettings, timeout_s: float = 20.0) -> None:
-        from llama_index.llms.openai_like import OpenAILike
+        from assistant.llm import chat_client
 
         if not settings.base_url:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, "The LLM reranker needs LLM_BASE_URL (an OpenAI-compatible server).")
         self.timeout_s = timeout_s
-        self.llm = OpenAILike(
-            model=settings.model, api_base=settings.base_url.rstrip("/"),
-            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
-            is_chat_model=True, is_function_calling_model=False, timeout=timeout_s, max_retries=0,
-            temperature=0.0, max_tokens=12 * 8, reuse_client=True,
-        )
+        self.llm = chat_client(settings, max_tokens=12 * 8, timeout_s=timeout_s)
 
     def prompt(self, question: str, hits: Sequence[Hit]) -> str:
         passages = "\n\n".join(f"[{i}] {' '.join(_pair_text(h).split()[:_PASSAGE_WORDS])}"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from assistant.conversation import is_follow_up, standalone_question
-from assistant.llm import load_prompt
+from assistant.llm import chat_client, load_prompt
 from assistant.messages import language_name
 from core.language import detect_language
 from core.lexical import terms
@@ -62,15 +62,8 @@ class LLMRewriter:
     """`rewrite(question, history)` with the configured OpenAI-compatible chat model."""
 
     def __init__(self, settings: LLMSettings, timeout_s: float = 15.0) -> None:
-        from llama_index.llms.openai_like import OpenAILike
-
         self.template = load_prompt(PROMPT_VERSION)
-        self.llm = OpenAILike(
-            model=settings.model, api_base=(settings.base_url or "").rstrip("/"),
-            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
-            is_chat_model=True, is_function_calling_model=False, timeout=min(timeout_s, settings.timeout_s),
-            max_retries=0, temperature=0.0, max_tokens=80, reuse_client=True,
-        )
+        self.llm = chat_client(settings, max_tokens=80, timeout_s=min(timeout_s, settings.timeout_s))
         self.last_source = "none"
         """How the last question was made standalone: none (no history), rule, or llm (for tests and records)."""
 

@@ -147,17 +147,12 @@ class LLMJudge:
     name = "llm"
 
     def __init__(self, settings: LLMSettings, evidence: EvidenceJudge, threshold: float, margin: float = 0.2) -> None:
-        from llama_index.llms.openai_like import OpenAILike
+        from assistant.llm import chat_client
 
         self.evidence = evidence
         self.threshold = threshold
         self.margin = margin
-        self.llm = OpenAILike(
-            model=settings.model, api_base=(settings.base_url or "").rstrip("/"),
-            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
-            is_chat_model=True, is_function_calling_model=False, timeout=settings.timeout_s, max_retries=0,
-            temperature=0.0, max_tokens=4, reuse_client=True,
-        )
+        self.llm = chat_client(settings, max_tokens=4)
 
     def judge(self, sentence: str, passage: str, language: str, passage_language: str) -> Support:
         support = self.evidence.judge(sentence, passage, language, passage_language)
@@ -175,23 +170,19 @@ class LLMJudge:
         prompt = ("Does the passage support the statement? Answer YES or NO only.\n\n"
                   f"Passage: {passage}\n\nStatement: {sentence}\n\nAnswer:")
         try:
-            text = (self.llm.chat([ChatMessage(role="user", content=prompt)]).message.content or "").strip().upper()
+            text = self.llm.chat([ChatMessage(role="user", content=prompt)]).message.content or ""
         except Exception as exc:  # the server is down or slow: the evidence decides
             log.warning("llm judge failed", extra=kv(error=type(exc).__name__))
             return None
-        if text.startswith("YES") or text.startswith("JA"):
-            return True
-        if text.startswith("NO") or text.startswith("NEE"):
-            return False
-        return None
+        return read_verdict(text)
 
 
 ANSWERABLE_PROMPT_VERSION = "answerable-v2"
 
 
 class LLMAnswerCheck:
-    """Asks the configured LLM whether the sentences an extractive answer quotes answer the question
-    (YES/NO, prompt `assistant/prompts/answerable-v1.txt`): the reading-comprehension judgement the
+    """Asks the configured LLM whether the passages an extractive answer quotes answer the question
+    (YES/NO, prompt `assistant/prompts/answerable-v2.txt`): the reading-comprehension judgement the
     evidence score lacks for near misses — a passage on the right subject that does not state the
     asked-for fact. Used with the evidence, not instead of it: only answers that passed the evidence
     threshold are asked about, and only those whose confidence is below `threshold + margin`."""
@@ -199,19 +190,12 @@ class LLMAnswerCheck:
     name = "llm-check"
 
     def __init__(self, settings: LLMSettings, threshold: float, margin: float) -> None:
-        from llama_index.llms.openai_like import OpenAILike
-
-        from assistant.llm import load_prompt
+        from assistant.llm import chat_client, load_prompt
 
         self.template = load_prompt(ANSWERABLE_PROMPT_VERSION)
         self.threshold = threshold
         self.margin = margin
-        self.llm = OpenAILike(
-            model=settings.model, api_base=(settings.base_url or "").rstrip("/"),
-            api_key=settings.api_key.get_secret_value() if settings.api_key else "not-needed",
-            is_chat_model=True, is_function_calling_model=False, timeout=settings.timeout_s, max_retries=0,
-            temperature=0.0, max_tokens=24, reuse_client=True,  # room for "The text does not answer …"
-        )
+        self.llm = chat_client(settings, max_tokens=24)  # room for "The text does not answer …"
 
     def applies(self, confidence: float) -> bool:
         return confidence < self.threshold + self.margin

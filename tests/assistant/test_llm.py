@@ -8,15 +8,14 @@ the server (down, too slow) must give the extractive answer with a notice.
 
 from __future__ import annotations
 
-import http.server
 import json
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ from core.models import (
 )
 from core.settings import AnswerSettings, LLMSettings, Settings
 from core.types import Hit, Passage
+from tests.assistant.fake_llm import ScriptedLLMServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,58 +164,16 @@ def test_server_down_falls_back_to_the_extractive_answer(extractive: ExtractiveG
     assert answer.answered and "09:00" in answer.text
 
 
-class DeliberatelySlowLLMServer(http.server.ThreadingHTTPServer):
-    """A stand-in for an overloaded LLM server: accepts the request, then answers too late."""
-
-    daemon_threads = True
-
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s = delay_s
-        self.release = threading.Event()
-        self.requests = 0
-        super().__init__(("127.0.0.1", 0), _SlowHandler)
-
-
-class _SlowHandler(http.server.BaseHTTPRequestHandler):
-    server: DeliberatelySlowLLMServer
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        self.server.requests += 1
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.release.wait(self.server.delay_s)
-        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "slow", "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Too late [1]."}}]})
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-        except OSError:
-            pass  # the client gave up long ago
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-        pass
-
-
-def test_slow_server_times_out_and_falls_back(extractive: ExtractiveGenerator, embedder: Embedder) -> None:
-    slow = DeliberatelySlowLLMServer(delay_s=10.0)
-    thread = threading.Thread(target=slow.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = slow.server_address[:2]
-        generator = _generator(extractive, f"http://{host}:{port}/v1", timeout_s=0.5)
-        question = "Where do visitors park?"
-        retrieval = _retrieval(question, embedder)
-        started = time.monotonic()
-        answer = generator.generate(question, retrieval)
-        elapsed = time.monotonic() - started
-    finally:
-        slow.release.set()
-        slow.shutdown()
-        slow.server_close()
-        thread.join(5)
-    assert slow.requests == 1  # asked once, no retries
+def test_slow_server_times_out_and_falls_back(extractive: ExtractiveGenerator, embedder: Embedder,
+                                              scripted: Callable[..., ScriptedLLMServer]) -> None:
+    slow = scripted("Too late [1].", delay_s=10.0)  # an overloaded server: accepts, answers too late
+    generator = _generator(extractive, f"http://127.0.0.1:{slow.server_address[1]}/v1", timeout_s=0.5)
+    question = "Where do visitors park?"
+    retrieval = _retrieval(question, embedder)
+    started = time.monotonic()
+    answer = generator.generate(question, retrieval)
+    elapsed = time.monotonic() - started
+    assert len(slow.prompts) == 1  # asked once, no retries
     assert elapsed < 5, elapsed  # gave up after the timeout instead of waiting for the answer
     assert answer.generator == "extractive"
     assert answer.notice and answer.notice.startswith(message("llm_fallback", "en"))

@@ -229,18 +229,26 @@ class ExtractiveGenerator:
         # never below 0: a sentence that cannot hold the asked-for answer carries a penalty of 1
         confidence = round(max(max(c.evidence for c in scored) + offset, 0.0), 4) if scored else 0.0
         reason = None if chosen else "no_results" if not retrieval.hits else "low_evidence"
-        if chosen and self.check is not None and self.check.applies(confidence):
+        judged = None
+        # the LLM reads the passages the answer would quote (at the check's floor when the evidence alone
+        # falls short: a confident YES can lift it over the check's bar)
+        quotes = chosen or (self._select(scored, offset, self.check.floor) if self.check is not None else [])
+        if quotes and self.check is not None and self.check.applies(confidence):
             checked = time.perf_counter()
-            quoted = sorted({c.hit_index for c in chosen})
-            verdict = self.check.answers(question, [f"{retrieval.hits[i].passage.title}: {retrieval.hits[i].passage.text}"
-                                                    for i in quoted])
+            passages = [retrieval.hits[i].passage for i in sorted({c.hit_index for c in quotes})]
+            judged = self.check.answers(question, [f"{p.title}: {p.text}" for p in passages])
             timings["check"] = round((time.perf_counter() - checked) * 1000, 1)
-            log.info("llm answer check", extra=kv(verdict=verdict, confidence=confidence))
-            if verdict is False:
-                reason = "model_declined"
+            stands = self.check.stands(confidence, judged)
+            log.info("llm answer check", extra=kv(p_yes=None if judged is None else judged.p_yes,
+                                                   confidence=confidence, stands=stands))
+            if stands:
+                chosen, reason = quotes, None
+            elif chosen:
+                chosen, reason = [], "model_declined"
         if reason is not None:
             answer = refusal(question, language, retrieval, reason, self.name, timings)
-            return Answer(**{**answer.__dict__, "confidence": confidence})
+            return Answer(**{**answer.__dict__, "confidence": confidence,
+                             "llm_check": None if judged is None else judged.p_yes})
         numbers: dict[int, int] = {}
         citations: list[Citation] = []
         sentences = []
@@ -259,15 +267,15 @@ class ExtractiveGenerator:
                              source_language=" / ".join(language_name(code, language) for code in other))
         return Answer(question=question, language=language, answered=True, sentences=tuple(sentences),
                       citations=tuple(citations), generator=self.name, notice=notice, confidence=confidence,
-                      timings_ms=timings)
+                      timings_ms=timings, llm_check=None if judged is None else judged.p_yes)
 
-    def _select(self, scored: list[Candidate], offset: float = 0.0) -> list[Candidate]:
+    def _select(self, scored: list[Candidate], offset: float = 0.0, bar: float | None = None) -> list[Candidate]:
         """The best sentence, plus up to `max_sentences - 1` that are nearly as good and say
         something else: from the same passage (context), or from another passage only when they
         are almost as strong as the best. `offset` (retriever agreement) moves every sentence's
-        evidence against the threshold."""
+        evidence against the threshold (`bar`, default `min_relevance`)."""
         ranked = sorted(scored, key=lambda c: -c.evidence)
-        threshold = self.settings.min_relevance - offset
+        threshold = (self.settings.min_relevance if bar is None else bar) - offset
         if not ranked or ranked[0].evidence < threshold:
             return []
         best = ranked[0]

@@ -39,7 +39,7 @@ _MAX_PASSAGES = 5
 
 
 def chat_client(settings: LLMSettings, *, max_tokens: int, temperature: float = 0.0,
-                timeout_s: float | None = None) -> OpenAILike:
+                timeout_s: float | None = None, top_logprobs: int = 0) -> OpenAILike:
     """LlamaIndex's client for the configured OpenAI-compatible server: the chat endpoint (the server
     applies the model's chat template), no function calling, one try only (a retry would double the
     wait before a fallback), one reused HTTP client. `timeout_s` (default the settings') bounds
@@ -52,6 +52,7 @@ def chat_client(settings: LLMSettings, *, max_tokens: int, temperature: float = 
         is_chat_model=True, is_function_calling_model=False,
         timeout=settings.timeout_s if timeout_s is None else timeout_s, max_retries=0,
         temperature=temperature, max_tokens=max_tokens, reuse_client=True,
+        **({"logprobs": True, "top_logprobs": top_logprobs} if top_logprobs else {}),
     )
 
 

@@ -90,7 +90,8 @@ class Assistant:
             from assistant.verify import ANSWERABLE_PROMPT_VERSION, LLMAnswerCheck
 
             extractive.check = LLMAnswerCheck(settings.llm, settings.answer.min_relevance,
-                                              settings.answer.llm_check_margin)
+                                              settings.answer.llm_check_margin, settings.answer.llm_check_weight,
+                                              settings.answer.llm_check_bar, settings.answer.llm_check_floor)
             generators[extractive.name] = GeneratorInfo(model=f"{settings.embedding.model} + {settings.llm.model}",
                                                         prompt_version=ANSWERABLE_PROMPT_VERSION)
         verifier = Verifier(judge, settings.answer) if settings.answer.verify else None

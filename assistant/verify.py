@@ -17,6 +17,7 @@ about the sentences the evidence leaves in doubt.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -180,38 +181,98 @@ class LLMJudge:
 ANSWERABLE_PROMPT_VERSION = "answerable-v2"
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """The LLM answer check's reading of one answer."""
+
+    p_yes: float
+    """Probability (0..1) that the quoted passages answer the question."""
+    graded: bool
+    """From the model's token probabilities (True), or read from its words: YES 1, NO 0 (False)."""
+
+
+LOGIT_CAP = math.log(999)
+"""A judgement counts at most as much as P(YES) = 0.999 (or 0.001): log-odds within ±6.9."""
+
+
 class LLMAnswerCheck:
     """Asks the configured LLM whether the passages an extractive answer quotes answer the question
     (YES/NO, prompt `assistant/prompts/answerable-v2.txt`): the reading-comprehension judgement the
     evidence score lacks for near misses — a passage on the right subject that does not state the
-    asked-for fact. Used with the evidence, not instead of it: only answers that passed the evidence
-    threshold are asked about, and only those whose confidence is below `threshold + margin`."""
+    asked-for fact.
+
+    Used with the evidence, not instead of it. When the server gives token probabilities (llama.cpp,
+    vLLM and OpenAI do), the judgement is the model's probability of YES against NO, and the answer
+    stands when `confidence + weight · log-odds(P(YES)) ≥ bar`: a confident YES can carry a
+    borderline passage, a hesitant YES no longer carries a weak one (a small model says YES to most
+    near misses; docs/assistant.md, "LLM answer check"). A server without token probabilities is read
+    by its words: the answer needs the evidence threshold and a YES. Only answers with a confidence
+    from `floor` to below `threshold + margin` are asked about; without a judgement the evidence
+    decides alone."""
 
     name = "llm-check"
 
-    def __init__(self, settings: LLMSettings, threshold: float, margin: float) -> None:
+    def __init__(self, settings: LLMSettings, threshold: float, margin: float, weight: float = 0.2,
+                 bar: float = 0.7, floor: float = 0.3) -> None:
         from assistant.llm import chat_client, load_prompt
 
         self.template = load_prompt(ANSWERABLE_PROMPT_VERSION)
-        self.threshold = threshold
-        self.margin = margin
-        self.llm = chat_client(settings, max_tokens=24)  # room for "The text does not answer …"
+        self.threshold, self.margin, self.weight, self.bar = threshold, margin, weight, bar
+        self.floor = min(max(floor, bar - weight * LOGIT_CAP), threshold)
+        """The least confidence that is put to the LLM: a judgement can lift it to the bar, and it is
+        not below the evidence's threshold (a sentence that cannot hold the asked-for answer, at 0,
+        is not asked about)."""
+        # room for "The text does not answer …"; the 10 likeliest first tokens hold YES and NO
+        self.llm = chat_client(settings, max_tokens=24, top_logprobs=10)
 
     def applies(self, confidence: float) -> bool:
-        return confidence < self.threshold + self.margin
+        return self.floor <= confidence < self.threshold + self.margin
 
-    def answers(self, question: str, passages: Sequence[str]) -> bool | None:
-        """True (YES), False (NO), or None when the LLM fails, is slow or says neither: then the
-        evidence decides. `passages`: the passages the answer quotes, each with its title."""
+    def stands(self, confidence: float, judgement: Judgement | None) -> bool:
+        """Does the answer stand, given the evidence's confidence and the LLM's judgement?"""
+        if judgement is None:
+            return confidence >= self.threshold
+        if not judgement.graded:
+            return confidence >= self.threshold and judgement.p_yes >= 0.5
+        p = min(max(judgement.p_yes, 0.001), 0.999)
+        return confidence + self.weight * math.log(p / (1 - p)) >= self.bar
+
+    def answers(self, question: str, passages: Sequence[str]) -> Judgement | None:
+        """The LLM's judgement whether the passages answer the question; None when it fails, is slow or
+        says neither YES nor NO (then the evidence decides). `passages`: the passages the answer
+        quotes, each with its title."""
         from llama_index.core.llms import ChatMessage
 
         prompt = self.template.format(question=question, passages="\n\n".join(passages))
         try:
-            text = self.llm.chat([ChatMessage(role="user", content=prompt)]).message.content or ""
+            response = self.llm.chat([ChatMessage(role="user", content=prompt)])
         except Exception as exc:  # the server is down or slow: the evidence decides
             log.warning("llm answer check failed", extra=kv(error=type(exc).__name__))
             return None
-        return read_verdict(text)
+        probability = yes_probability(response.logprobs)
+        if probability is not None:
+            return Judgement(probability, graded=True)
+        verdict = read_verdict(response.message.content or "")
+        return None if verdict is None else Judgement(float(verdict), graded=False)
+
+
+_YES, _NO = ("YES", "JA"), ("NO", "NEE")
+
+
+def yes_probability(logprobs: Sequence[Sequence[object]] | None) -> float | None:
+    """P(YES) / (P(YES) + P(NO)) over the alternatives of the reply's first token (YES/JA and NO/NEE in
+    any case and spacing); None when there are none or neither word is among them."""
+    if not logprobs or not logprobs[0]:
+        return None
+    yes = no = 0.0
+    for alternative in logprobs[0]:
+        token = str(getattr(alternative, "token", "")).strip().upper()
+        weight = math.exp(float(getattr(alternative, "logprob", -math.inf)))
+        if token in _YES:
+            yes += weight
+        elif token in _NO:
+            no += weight
+    return round(yes / (yes + no), 4) if yes + no > 0 else None
 
 
 _NEGATIVE = re.compile(r"\b(does not|doesn't|do not|don't|cannot|can't|fails? to|niet|geen)\b.{0,40}\b(answer|beantwoord)"

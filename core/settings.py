@@ -134,6 +134,12 @@ class AnswerSettings(BaseModel):
         True, description="With `generator=extractive` and an LLM configured (LLM_BASE_URL): ask the LLM whether the quoted passages answer the question, and refuse when it says no (docs/assistant.md, \"LLM answer check\").")
     llm_check_margin: float = Field(
         1.0, ge=0, le=2, description="Ask the LLM only about answers whose confidence is below `min_relevance` + this margin (1.0: every answer).")
+    llm_check_weight: float = Field(
+        0.2, ge=0, le=2, description="How far the LLM answer check's judgement moves the confidence: by this times the log-odds of its probability of YES (servers that give token probabilities; docs/assistant.md, \"LLM answer check\").")
+    llm_check_floor: float = Field(
+        0.3, gt=0, le=2, description="Least confidence for an answer to be put to the LLM answer check at all (below it the evidence refuses alone).")
+    llm_check_bar: float = Field(
+        0.7, ge=0, le=2, description="Least confidence plus judgement for an answer the LLM answer check was asked about (servers without token probabilities: `min_relevance` and a YES).")
     min_support: float = Field(
         0.5, ge=0, le=1, description="Least support score (0..1) of an answer sentence by its cited passage.")
     unsupported: Literal["remove", "flag"] = Field(

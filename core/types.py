@@ -161,6 +161,9 @@ class Answer:
     """The answer record it was stored as (None: not recorded)."""
     thread_id: str | None = None
     """The conversation it belongs to (follow-ups share it)."""
+    llm_check: float | None = None
+    """The LLM answer check's probability that the quoted passages answer the question (None: not asked,
+    or no judgement; docs/assistant.md, "LLM answer check")."""
 
     def __post_init__(self) -> None:
         if not self.verdict:

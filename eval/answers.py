@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,8 @@ class ItemResult:
     """Share of the span's content terms (stemmed) found in the answer."""
     generator: str = ""
     """The generator that gave the answer (`extractive`, `llm`; an LLM that failed leaves `extractive`)."""
+    llm_check: float | None = None
+    """The LLM answer check's probability of YES (None: no check, or no judgement)."""
 
 
 @dataclass
@@ -73,6 +77,8 @@ class AnswerEvaluation:
     """Answered questions with an annotated span whose span is in the answer (None: the set has no spans)."""
     span_recall: float | None = None
     """Mean share of the span's content terms in the answer, over the same questions."""
+    llm_check_weight: float | None = None
+    """The LLM answer check's weight when the run had one (its trade-off curve is over the check's bar)."""
 
 
 def load_answer_set(path: Path) -> list[AnswerItem]:
@@ -207,9 +213,10 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         results.append(ItemResult(item.id, item.question, item.answerable, answer.answered, answer.confidence,
                                   cited, precision, keyword, round(ms, 1), answer.text, failure,
                                   answer.support_rate, answer.refusal_reason, span_hit, span_recall,
-                                  answer.generator))
+                                  answer.generator, answer.llm_check))
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
+    check = getattr(assistant.generator, "check", None)
     precisions = [r.citation_precision for r in results if r.citation_precision is not None]
     keywords = [r.keyword_hit for r in results if r.keyword_hit is not None]
     times = sorted(r.ms for r in results)
@@ -228,6 +235,7 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         support_rate=round(statistics.fmean(supports), 4) if supports else None,
         span_hit_rate=round(sum(span_hits) / len(span_hits), 4) if span_hits else None,
         span_recall=round(statistics.fmean(span_recalls), 4) if span_recalls else None,
+        llm_check_weight=check.weight if check is not None else None,
     )
 
 
@@ -264,17 +272,31 @@ def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: S
 def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.35, 0.4, 0.43, 0.46, 0.49, 0.52, 0.55, 0.6)
                    ) -> list[tuple[float, float, float]]:
     """(threshold, answer rate on answerable, refusal rate on unanswerable) for other values of
-    `min_relevance`: an extractive answer is given exactly when its confidence reaches it — and, in a
-    run with the LLM answer check, the LLM did not say no (`model_declined`: refused at any
-    threshold; the LLM was asked only about answers at or above the run's threshold, so the curve
-    holds for thresholds at or above it)."""
-    def given(r: ItemResult, t: float) -> bool:
-        return r.confidence >= t and r.refusal_reason != "model_declined"
+    `min_relevance`: an extractive answer is given exactly when its confidence reaches it (a run
+    without the LLM answer check; with one, see `check_curve`)."""
+    return _curve(per_item, thresholds, lambda r: r.confidence)
 
-    answerable = [r for r in per_item if r.answerable]
-    unanswerable = [r for r in per_item if not r.answerable]
-    return [(t, round(sum(given(r, t) for r in answerable) / max(len(answerable), 1), 3),
-             round(sum(not given(r, t) for r in unanswerable) / max(len(unanswerable), 1), 3)) for t in thresholds]
+
+def check_curve(per_item: list[ItemResult], weight: float,
+                bars: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85)) -> list[tuple[float, float, float]]:
+    """The same over `llm_check_bar` for a run with the LLM answer check: an answer the LLM judged is given
+    when its confidence + weight · log-odds(P(YES)) reaches the bar (assistant/verify.py
+    `LLMAnswerCheck.stands`); one it did not judge keeps the run's decision."""
+    def score(r: ItemResult) -> float:
+        if r.llm_check is None:
+            return math.inf if r.answered else -math.inf
+        p = min(max(r.llm_check, 0.001), 0.999)
+        return r.confidence + weight * math.log(p / (1 - p))
+
+    return _curve(per_item, bars, score)
+
+
+def _curve(per_item: list[ItemResult], thresholds: tuple[float, ...], score: Callable[[ItemResult], float]
+           ) -> list[tuple[float, float, float]]:
+    answerable = [score(r) for r in per_item if r.answerable]
+    unanswerable = [score(r) for r in per_item if not r.answerable]
+    return [(t, round(sum(s >= t for s in answerable) / max(len(answerable), 1), 3),
+             round(sum(s < t for s in unanswerable) / max(len(unanswerable), 1), 3)) for t in thresholds]
 
 
 def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Path]:
@@ -292,9 +314,14 @@ def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Pat
         lines += [f"Annotated answer span in the answer: {result.span_hit_rate:.3f} of the answered questions; "
                   f"share of the span's content terms in the answer: {result.span_recall:.3f}.", ""]
     extractive = sum(r.generator == "extractive" for r in result.per_item)
-    if extractive * 2 > len(result.per_item):  # an LLM's answers have no confidence to move a threshold over
-        lines += ["Trade-off (extractive: answered when confidence ≥ threshold and the LLM check, if any, "
-                  "did not say no):", "", "| threshold | answer rate | refusal rate |", "|---|---|---|"]
+    if extractive * 2 > len(result.per_item) and result.llm_check_weight is not None:
+        lines += [f"Trade-off over the LLM answer check's bar (answered when confidence + {result.llm_check_weight:g} × "
+                  "log-odds of the LLM's P(YES) reaches it):", "", "| bar | answer rate | refusal rate |", "|---|---|---|"]
+        lines += [f"| {t:.2f} | {a:.3f} | {r:.3f} |" for t, a, r in check_curve(result.per_item, result.llm_check_weight)]
+        lines += [""]
+    elif extractive * 2 > len(result.per_item):  # an LLM's answers have no confidence to move a threshold over
+        lines += ["Trade-off (extractive: answered when confidence ≥ threshold):", "",
+                  "| threshold | answer rate | refusal rate |", "|---|---|---|"]
         lines += [f"| {t:.2f} | {a:.3f} | {r:.3f} |" for t, a, r in tradeoff_curve(result.per_item)] + [""]
     failures = [r for r in result.per_item if r.failure]
     if failures:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 
@@ -14,12 +15,15 @@ import pytest
 
 class ScriptedLLMServer(http.server.ThreadingHTTPServer):
     """A fake OpenAI-compatible server that answers every chat request with `content` after
-    `delay_s` (for the parsing path and the timeout; the real server is tested below)."""
+    `delay_s` (for the parsing path and the timeout; the real server is tested beside it). With
+    `first_token` ({token: probability}), a request for token probabilities gets them as the
+    alternatives of the reply's first token, as llama.cpp and OpenAI send them."""
 
     daemon_threads = True
 
-    def __init__(self, content: str, delay_s: float = 0.0) -> None:
-        self.content, self.delay_s = content, delay_s
+    def __init__(self, content: str, delay_s: float = 0.0, first_token: dict[str, float] | None = None) -> None:
+        self.content, self.delay_s, self.first_token = content, delay_s, first_token
+        self.requests: list[dict] = []
         self.release = threading.Event()
         self.prompts: list[str] = []
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)
@@ -31,9 +35,15 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         self.server.prompts.append(request["messages"][-1]["content"])
+        self.server.requests.append(request)
         self.server.release.wait(self.server.delay_s)
-        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake", "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.server.content}}]})
+        choice: dict = {"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": self.server.content}}
+        if request.get("logprobs") and self.server.first_token:
+            top = [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())}
+                   for t, p in self.server.first_token.items()]
+            choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
+        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake", "choices": [choice]})
         try:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -51,8 +61,8 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
 def scripted() -> Iterator[Callable[..., ScriptedLLMServer]]:
     servers: list[ScriptedLLMServer] = []
 
-    def start(content: str, delay_s: float = 0.0) -> ScriptedLLMServer:
-        server = ScriptedLLMServer(content, delay_s)
+    def start(content: str, delay_s: float = 0.0, first_token: dict[str, float] | None = None) -> ScriptedLLMServer:
+        server = ScriptedLLMServer(content, delay_s, first_token)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server

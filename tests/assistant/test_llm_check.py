@@ -9,6 +9,7 @@ that the real llama.cpp server understands the request and its reply is read, ag
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ import pytest
 from assistant.extractive import ExtractiveGenerator
 from assistant.retrieve import Retrieval
 from assistant.service import Assistant
-from assistant.verify import ANSWERABLE_PROMPT_VERSION, LLMAnswerCheck, read_verdict
+from assistant.verify import ANSWERABLE_PROMPT_VERSION, LLMAnswerCheck, read_verdict, yes_probability
 from core.embedding import Embedder
 from core.settings import LLMSettings, Settings
 from core.store import QdrantStore
@@ -34,9 +35,17 @@ def _url(server: ScriptedLLMServer) -> str:
 def _checked(embedder: Embedder, settings: Settings, url: str, margin: float = 1.0,
              timeout_s: float = 10.0) -> ExtractiveGenerator:
     generator = ExtractiveGenerator(embedder, settings.answer)
+    answer = settings.answer
     generator.check = LLMAnswerCheck(LLMSettings(base_url=url, model="judge", timeout_s=timeout_s),
-                                     settings.answer.min_relevance, margin)
+                                     answer.min_relevance, margin, answer.llm_check_weight, answer.llm_check_bar,
+                                     answer.llm_check_floor)
     return generator
+
+
+def _p_for(score: float, confidence: float, settings: Settings) -> float:
+    """The P(YES) that puts an answer of `confidence` at `score` (confidence + weight · log-odds)."""
+    odds = math.exp((score - confidence) / settings.answer.llm_check_weight)
+    return odds / (1 + odds)
 
 
 @pytest.fixture
@@ -97,6 +106,10 @@ def test_confident_answers_and_refusals_are_not_put_to_the_llm(embedder: Embedde
     refused = _checked(embedder, base_settings, _url(server)).generate("Who is the CEO of Havenstad?", _retrieval(
         "Who is the CEO of Havenstad?", embedder))
     assert not refused.answered and refused.refusal_reason == "low_evidence" and server.prompts == []
+    sure = scripted("YES", first_token={"YES": 0.999, "NO": 0.001})  # below the floor not even a sure YES is asked
+    weak = _checked(embedder, base_settings, _url(sure)).generate("Is there a gym?", _retrieval("Is there a gym?", embedder))
+    assert weak.confidence < base_settings.answer.llm_check_floor
+    assert not weak.answered and weak.refusal_reason == "low_evidence" and sure.prompts == []
 
 
 def test_the_check_is_wired_for_extractive_answers_with_an_llm_only(embedder: Embedder, settings: Settings,
@@ -119,8 +132,9 @@ def test_the_real_server_gives_a_verdict_the_check_can_read(embedder: Embedder, 
                                                            retrieval: Retrieval, smollm2_server: object) -> None:
     check = LLMAnswerCheck(LLMSettings(base_url=smollm2_server.base_url, model="smollm2", timeout_s=120.0),  # type: ignore[attr-defined]
                            base_settings.answer.min_relevance, 1.0)
-    verdict = check.answers(QUESTION, ["Visitor policy: Visitors are welcome between 09:00 and 17:00 on working days."])
-    assert verdict in (True, False)  # SmolLM2's judgement is not asserted; that it says YES or NO is
+    judged = check.answers(QUESTION, ["Visitor policy: Visitors are welcome between 09:00 and 17:00 on working days."])
+    # SmolLM2's judgement is not asserted; that llama.cpp gives the first token's probabilities of YES and NO is
+    assert judged is not None and judged.graded and 0.0 <= judged.p_yes <= 1.0
 
 
 @pytest.mark.parametrize(("reply", "verdict"), [
@@ -131,3 +145,56 @@ def test_the_real_server_gives_a_verdict_the_check_can_read(embedder: Embedder, 
 ])
 def test_verdicts_are_read_from_a_reply_or_its_wording(reply: str, verdict: bool | None) -> None:
     assert read_verdict(reply) is verdict
+
+
+def test_the_probability_of_yes_moves_the_confidence_against_the_bar(embedder: Embedder, base_settings: Settings,
+                                                                    retrieval: Retrieval,
+                                                                    scripted: Callable[..., ScriptedLLMServer]) -> None:
+    """With token probabilities, a YES the model hardly means (its text says YES) does not carry the answer."""
+    plain = ExtractiveGenerator(embedder, base_settings.answer).generate(QUESTION, retrieval)
+    bar = base_settings.answer.llm_check_bar
+    assert plain.answered and plain.confidence < bar  # the evidence alone answers; the check decides
+    below = _p_for(bar - 0.05, plain.confidence, base_settings)
+    server = scripted("YES", first_token={"YES": below, "NO": 1 - below})
+    declined = _checked(embedder, base_settings, _url(server)).generate(QUESTION, retrieval)
+    assert not declined.answered and declined.refusal_reason == "model_declined"
+    assert declined.llm_check == pytest.approx(below, abs=1e-3)
+    assert server.requests[0]["logprobs"] is True and server.requests[0]["top_logprobs"] == 10
+
+    above = _p_for(bar + 0.05, plain.confidence, base_settings)
+    kept = _checked(embedder, base_settings, _url(scripted("NO", first_token={"YES": above, "NO": 1 - above}))
+                    ).generate(QUESTION, retrieval)
+    assert kept.answered and kept.sentences == plain.sentences and kept.llm_check == pytest.approx(above, abs=1e-3)
+
+
+def test_a_sure_yes_lifts_a_borderline_answer_over_the_threshold(embedder: Embedder, base_settings: Settings,
+                                                                 scripted: Callable[..., ScriptedLLMServer]) -> None:
+    question = "When does the canteen close?"  # "open from 11:30 to 14:00": the words differ, the evidence is low
+    retrieval = _retrieval(question, embedder)
+    plain = ExtractiveGenerator(embedder, base_settings.answer).generate(question, retrieval)
+    answer = base_settings.answer
+    assert not plain.answered and answer.llm_check_floor <= plain.confidence < answer.min_relevance
+    lifted = _checked(embedder, base_settings, _url(scripted("YES", first_token={"YES": 0.99, "NO": 0.01}))
+                      ).generate(question, retrieval)
+    assert lifted.answered and "14:00" in lifted.text and lifted.citations[0].title == "Canteen"
+    assert lifted.confidence == plain.confidence  # the evidence's confidence is kept; the judgement beside it
+    unsure = _checked(embedder, base_settings, _url(scripted("YES", first_token={"YES": 0.6, "NO": 0.4}))
+                      ).generate(question, retrieval)
+    assert not unsure.answered and unsure.refusal_reason == "low_evidence"
+    words = _checked(embedder, base_settings, _url(scripted("YES"))).generate(question, retrieval)
+    assert not words.answered  # a server without token probabilities: a YES needs the evidence threshold too
+
+
+@pytest.mark.parametrize(("alternatives", "probability"), [
+    ([("YES", 0.6), ("NO", 0.2), ("Yes", 0.1), (" no", 0.1)], 0.7), ([("JA", 0.3), ("Nee", 0.1)], 0.75),
+    ([("The", 0.9), ("NO", 0.1)], 0.0), ([("**", 0.9), ("The", 0.1)], None),
+])
+def test_the_probability_of_yes_is_read_from_the_first_token(alternatives: list[tuple[str, float]],
+                                                             probability: float | None) -> None:
+    class Alternative:
+        def __init__(self, token: str, p: float) -> None:
+            self.token, self.logprob = token, math.log(p)
+
+    found = yes_probability([[Alternative(t, p) for t, p in alternatives]])
+    assert found == (None if probability is None else pytest.approx(probability))
+    assert yes_probability(None) is None and yes_probability([]) is None

@@ -240,23 +240,26 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
 
 
 def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: Settings,
-                    max_items: int | None = None) -> AnswerEvaluation:
+                    max_items: int | None = None, unanswerable_from: Path | None = None) -> AnswerEvaluation:
     """Ingest the corpus into a private store under the data folder (kept between runs: a re-run
     only re-checks the files) and evaluate the configured assistant on the answer set. A BEIR
     folder with answer spans (nl-policyqa) brings its own corpus and uses the retrieval index of
-    `eval retrieval` (`corpus` is ignored); `max_items` keeps the first N questions (by id)."""
+    `eval retrieval` (`corpus` is ignored); `max_items` keeps the first N questions (by id);
+    `unanswerable_from` adds every third question of another answer set as unanswerable
+    (`as_unanswerable`: a set with answerable questions only gets its other half)."""
+    others = as_unanswerable(load_answer_set(unanswerable_from)) if unanswerable_from is not None else []
     if dataset.is_dir() and (dataset / "corpus.jsonl").is_file():
         from eval.beir import load_beir
         from eval.retrieval import open_index
 
-        items = load_beir_answer_set(dataset, max_items)
+        items = load_beir_answer_set(dataset, max_items) + others
         store = open_index(load_beir(dataset), embedder, settings)[0]
         try:
             return evaluate_answers(Assistant.build(settings, store, embedder), items, dataset.name)
         finally:
             store.close()
     ragas = dataset.is_dir() or dataset.suffix == ".tsv"
-    items = (load_ragas_set(dataset, corpus) if ragas else load_answer_set(dataset))[:max_items]
+    items = (load_ragas_set(dataset, corpus) if ragas else load_answer_set(dataset))[:max_items] + others
     name = corpus.parent.name if ragas else dataset.stem
     path = settings.data_dir / "eval-index" / f"answers-{name}"
     store_settings = settings.model_copy(update={"store": settings.store.model_copy(

@@ -113,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     answers.add_argument("--corpus", type=Path, default=Path("demo/corpus"), help="the documents the set is about")
     answers.add_argument("--out", type=Path, default=Path("eval/results"), help="folder for JSON and Markdown")
     answers.add_argument("--max-queries", type=int, help="evaluate only the first N questions (by id for a BEIR folder)")
+    answers.add_argument("--unanswerable-from", type=Path, metavar="FILE",
+                         help="add every 3rd question of this answer set (.jsonl, about other documents) as unanswerable")
     validate = eval_sub.add_parser("validate", help="check a BEIR folder or an answer set; every problem with its line")
     validate.add_argument("dataset", type=Path, help="a BEIR folder, an answer set (.jsonl) or RAGAS *.tsv files")
     validate.add_argument("--corpus", type=Path, help="check expected documents against this folder (or BEIR corpus)")
@@ -482,7 +484,8 @@ def _eval(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped
     if args.action == "answers":
         from eval.answers import run_answer_eval, write_answer_results
 
-        result = run_answer_eval(args.dataset, args.corpus, embedder, settings, max_items=args.max_queries)
+        result = run_answer_eval(args.dataset, args.corpus, embedder, settings, max_items=args.max_queries,
+                                 unanswerable_from=args.unanswerable_from)
         json_path, md_path = write_answer_results(result, args.out)
     else:
         from eval.retrieval import evaluate_retrieval, write_results

@@ -69,3 +69,21 @@ def test_a_beir_folder_with_answer_spans_is_evaluated_on_the_spans(embedder: Emb
 def test_a_beir_folder_without_answer_spans_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(VraagbaakError, match="no query has an `answer` span"):
         load_beir_answer_set(_write(tmp_path / "no-spans", spans=False))
+
+
+def test_questions_of_another_set_are_added_as_unanswerable(embedder: Embedder, settings: Settings,
+                                                            tmp_path: Path) -> None:
+    """`eval answers --unanswerable-from FILE`: a set with answerable questions only (nl-policyqa, the
+    government PDFs) gets every third question of another set as its unanswerable half."""
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(json.dumps({"id": f"o{n}", "question": q, "answerable": True,
+                                           "expected_documents": ["elsewhere.md"]}) for n, q in enumerate([
+        "Hoe laat gaat het bedrijfsrestaurant open?", "Mag mijn hond mee naar kantoor?",
+        "Wie is de directeur van Havenstad?", "Hoeveel kost een parkeerplaats in de garage?"])), encoding="utf-8")
+    folder = _write(tmp_path / "tiny-policyqa")
+    result = run_answer_eval(folder, Path("unused"), embedder, settings, unanswerable_from=other)
+    added = [r for r in result.per_item if r.id.startswith("other-")]
+    assert [r.id for r in added] == ["other-o0", "other-o3"] and result.items == 5
+    assert not any(r.answerable for r in added) and all(r.answerable for r in result.per_item if r not in added)
+    assert result.refusal_rate == sum(not r.answered for r in added) / 2
+    assert result.refusal_rate == 1.0  # about a canteen and a garage: nothing in a corpus on tax and passports

@@ -261,7 +261,8 @@ _YES, _NO = ("YES", "JA"), ("NO", "NEE")
 
 def yes_probability(logprobs: Sequence[Sequence[object]] | None) -> float | None:
     """P(YES) / (P(YES) + P(NO)) over the alternatives of the reply's first token (YES/JA and NO/NEE in
-    any case and spacing); None when there are none or neither word is among them."""
+    any case and spacing); None when there are none, or when YES and NO together are less likely than
+    not (the model starts its reply some other way: then its words are read)."""
     if not logprobs or not logprobs[0]:
         return None
     yes = no = 0.0
@@ -272,7 +273,7 @@ def yes_probability(logprobs: Sequence[Sequence[object]] | None) -> float | None
             yes += weight
         elif token in _NO:
             no += weight
-    return round(yes / (yes + no), 4) if yes + no > 0 else None
+    return round(yes / (yes + no), 4) if yes + no >= 0.5 else None
 
 
 _NEGATIVE = re.compile(r"\b(does not|doesn't|do not|don't|cannot|can't|fails? to|niet|geen)\b.{0,40}\b(answer|beantwoord)"

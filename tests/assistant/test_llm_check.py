@@ -186,8 +186,9 @@ def test_a_sure_yes_lifts_a_borderline_answer_over_the_threshold(embedder: Embed
 
 
 @pytest.mark.parametrize(("alternatives", "probability"), [
-    ([("YES", 0.6), ("NO", 0.2), ("Yes", 0.1), (" no", 0.1)], 0.7), ([("JA", 0.3), ("Nee", 0.1)], 0.75),
-    ([("The", 0.9), ("NO", 0.1)], 0.0), ([("**", 0.9), ("The", 0.1)], None),
+    ([("YES", 0.6), ("NO", 0.2), ("Yes", 0.1), (" no", 0.1)], 0.7), ([("JA", 0.6), ("Nee", 0.2)], 0.75),
+    ([("NO", 0.45), ("The", 0.45), ("YES", 0.05)], 0.1), ([("The", 0.9), ("NO", 0.1)], None),
+    ([("**", 0.9), ("The", 0.1)], None),
 ])
 def test_the_probability_of_yes_is_read_from_the_first_token(alternatives: list[tuple[str, float]],
                                                              probability: float | None) -> None:

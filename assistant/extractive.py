@@ -216,7 +216,8 @@ class ExtractiveGenerator:
         self.sentence_vectors = SentenceVectors(embedder, settings.sentence_cache)
         self.check: LLMAnswerCheck | None = None
         """With an LLM configured for extractive answers (`Assistant.build`): asked whether the passages
-        the chosen sentences come from answer the question; NO → a refusal (`model_declined`)."""
+        the answer would quote answer the question; its judgement moves the confidence against the
+        check's bar (`LLMAnswerCheck.stands`): an answer it takes away is refused as `model_declined`."""
 
     def generate(self, question: str, retrieval: Retrieval) -> Answer:
         started = time.perf_counter()
@@ -245,10 +246,10 @@ class ExtractiveGenerator:
                 chosen, reason = quotes, None
             elif chosen:
                 chosen, reason = [], "model_declined"
+        p_yes = judged.p_yes if judged is not None and judged.graded else None
         if reason is not None:
             answer = refusal(question, language, retrieval, reason, self.name, timings)
-            return Answer(**{**answer.__dict__, "confidence": confidence,
-                             "llm_check": None if judged is None else judged.p_yes})
+            return Answer(**{**answer.__dict__, "confidence": confidence, "llm_check": p_yes})
         numbers: dict[int, int] = {}
         citations: list[Citation] = []
         sentences = []
@@ -267,7 +268,7 @@ class ExtractiveGenerator:
                              source_language=" / ".join(language_name(code, language) for code in other))
         return Answer(question=question, language=language, answered=True, sentences=tuple(sentences),
                       citations=tuple(citations), generator=self.name, notice=notice, confidence=confidence,
-                      timings_ms=timings, llm_check=None if judged is None else judged.p_yes)
+                      timings_ms=timings, llm_check=p_yes)
 
     def _select(self, scored: list[Candidate], offset: float = 0.0, bar: float | None = None) -> list[Candidate]:
         """The best sentence, plus up to `max_sentences - 1` that are nearly as good and say

@@ -43,7 +43,8 @@ def chat_client(settings: LLMSettings, *, max_tokens: int, temperature: float = 
     """LlamaIndex's client for the configured OpenAI-compatible server: the chat endpoint (the server
     applies the model's chat template), no function calling, one try only (a retry would double the
     wait before a fallback), one reused HTTP client. `timeout_s` (default the settings') bounds
-    connecting and each wait for data."""
+    connecting and each wait for data; `top_logprobs` > 0 asks for the likeliest alternatives of
+    each token (a server that has none answers without them)."""
     from llama_index.llms.openai_like import OpenAILike
 
     return OpenAILike(
@@ -67,7 +68,6 @@ class LLMGenerator:
     name = "llm"
 
     def __init__(self, settings: LLMSettings, answer: AnswerSettings, fallback: ExtractiveGenerator) -> None:
-
         if not settings.base_url:
             raise VraagbaakError(ErrorCode.CONFIG_INVALID, "The LLM generator needs LLM_BASE_URL.")
         self.settings = settings

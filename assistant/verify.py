@@ -195,6 +195,13 @@ LOGIT_CAP = math.log(999)
 """A judgement counts at most as much as P(YES) = 0.999 (or 0.001): log-odds within ±6.9."""
 
 
+def checked_score(confidence: float, p_yes: float, weight: float) -> float:
+    """The evidence's confidence moved by the LLM's judgement: confidence + weight · log-odds(P(YES)),
+    P(YES) taken within 0.001–0.999. A checked answer stands when it reaches the check's bar."""
+    p = min(max(p_yes, 0.001), 0.999)
+    return confidence + weight * math.log(p / (1 - p))
+
+
 class LLMAnswerCheck:
     """Asks the configured LLM whether the passages an extractive answer quotes answer the question
     (YES/NO, prompt `assistant/prompts/answerable-v2.txt`): the reading-comprehension judgement the
@@ -219,9 +226,9 @@ class LLMAnswerCheck:
         self.template = load_prompt(ANSWERABLE_PROMPT_VERSION)
         self.threshold, self.margin, self.weight, self.bar = threshold, margin, weight, bar
         self.floor = min(max(floor, bar - weight * LOGIT_CAP), threshold)
-        """The least confidence that is put to the LLM: a judgement can lift it to the bar, and it is
-        not below the evidence's threshold (a sentence that cannot hold the asked-for answer, at 0,
-        is not asked about)."""
+        """The least confidence that is put to the LLM: `floor`, but never lower than a judgement can
+        lift to the bar nor higher than the evidence's threshold (a sentence that cannot hold the
+        asked-for answer, at 0, is not asked about)."""
         # room for "The text does not answer …"; the 10 likeliest first tokens hold YES and NO
         self.llm = chat_client(settings, max_tokens=24, top_logprobs=10)
 
@@ -234,8 +241,7 @@ class LLMAnswerCheck:
             return confidence >= self.threshold
         if not judgement.graded:
             return confidence >= self.threshold and judgement.p_yes >= 0.5
-        p = min(max(judgement.p_yes, 0.001), 0.999)
-        return confidence + self.weight * math.log(p / (1 - p)) >= self.bar
+        return checked_score(confidence, judgement.p_yes, self.weight) >= self.bar
 
     def answers(self, question: str, passages: Sequence[str]) -> Judgement | None:
         """The LLM's judgement whether the passages answer the question; None when it fails, is slow or

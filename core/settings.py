@@ -131,7 +131,7 @@ class AnswerSettings(BaseModel):
     min_relevance: float = Field(0.52, description="Least evidence score (0..1) for a sentence to count as an answer.")
     verify: bool = Field(True, description="Check every answer sentence against the passage it cites (assistant/verify.py).")
     llm_check: bool = Field(
-        True, description="With `generator=extractive` and an LLM configured (LLM_BASE_URL): ask the LLM whether the quoted passages answer the question, and refuse when it says no (docs/assistant.md, \"LLM answer check\").")
+        True, description="With `generator=extractive` and an LLM configured (LLM_BASE_URL): ask the LLM whether the quoted passages answer the question; its judgement decides with the evidence (docs/assistant.md, \"LLM answer check\").")
     llm_check_margin: float = Field(
         1.0, ge=0, le=2, description="Ask the LLM only about answers whose confidence is below `min_relevance` + this margin (1.0: every answer).")
     llm_check_weight: float = Field(

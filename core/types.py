@@ -163,7 +163,7 @@ class Answer:
     """The conversation it belongs to (follow-ups share it)."""
     llm_check: float | None = None
     """The LLM answer check's probability that the quoted passages answer the question (None: not asked,
-    or no judgement; docs/assistant.md, "LLM answer check")."""
+    no judgement, or a server without token probabilities; docs/assistant.md, "LLM answer check")."""
 
     def __post_init__(self) -> None:
         if not self.verdict:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from assistant.service import Assistant
+from assistant.verify import checked_score
 from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.lexical import terms
@@ -288,8 +289,7 @@ def check_curve(per_item: list[ItemResult], weight: float,
     def score(r: ItemResult) -> float:
         if r.llm_check is None:
             return math.inf if r.answered else -math.inf
-        p = min(max(r.llm_check, 0.001), 0.999)
-        return r.confidence + weight * math.log(p / (1 - p))
+        return checked_score(r.confidence, r.llm_check, weight)
 
     return _curve(per_item, bars, score)
 

@@ -63,6 +63,7 @@ def test_a_no_from_the_llm_turns_the_quote_into_a_refusal(embedder: Embedder, ba
     answer = _checked(embedder, base_settings, _url(server)).generate(QUESTION, retrieval)
     assert not answer.answered and answer.refusal_reason == "model_declined"
     assert answer.suggestions and answer.confidence == plain.confidence
+    assert answer.llm_check is None  # a NO in words is no probability for the curve to replay
     assert "check" in answer.timings_ms
     prompt = server.prompts[0]  # the question and the quoted passage, with its document's title
     assert QUESTION in prompt and f"Visitor policy: {PASSAGES[0][1]}" in prompt

@@ -149,6 +149,7 @@ def record_view(row: AnswerRecord, access: DocumentAccess, feedback: Sequence[Fe
         "verdict": row.verdict, "refusal_reason": row.refusal_reason, "answer": answer,
         "answer_withheld": not all_readable, "confidence": row.confidence, "support_rate": row.support_rate,
         "generator": row.generator, "model": row.model, "prompt_version": row.prompt_version,
+        "llm_check": dict(row.llm_check) if row.llm_check else None,
         "timings_ms": dict(row.timings_ms or {}), "citations": citations, "sentences": sentences,
         "retrieved": retrieved, "prev_hash": row.prev_hash, "record_hash": row.record_hash,
         "feedback": [{"rating": f.rating, "comment": f.comment, "created_at": timestamp(f.created_at)}
@@ -160,7 +161,7 @@ def record_view(row: AnswerRecord, access: DocumentAccess, feedback: Sequence[Fe
 
 CSV_COLUMNS = ("record_id", "seq", "created_at", "user_pseudonym", "thread_id", "language", "question",
                "standalone_question", "answered", "verdict", "refusal_reason", "answer", "confidence",
-               "support_rate", "citations", "cited_documents", "generator", "model", "prompt_version",
+               "support_rate", "citations", "cited_documents", "generator", "model", "prompt_version", "llm_check",
                "prev_hash", "record_hash")
 
 
@@ -186,6 +187,19 @@ def _citation_text(citation: dict[str, Any]) -> str:
     return f"[{citation['number']}] {citation['title']} ({where}){quote}"
 
 
+def check_text(check: dict | None) -> str:
+    """The LLM answer check in one line: `YES P(YES)=0.970 score=1.150 bar=0.70 stood`; empty when not asked."""
+    if not check:
+        return ""
+    parts = [check.get("said") or "no judgement"]
+    if check.get("p_yes") is not None:
+        parts.append(f"P(YES)={check['p_yes']:.3f}")
+    if check.get("score") is not None:
+        parts.append(f"score={check['score']:.3f} bar={check['bar']:.2f}")
+    parts.append("stood" if check.get("stands") else "not given")
+    return " ".join(parts)
+
+
 def export_csv(rows: Iterable[AnswerRecord], access: DocumentAccess) -> Iterator[str]:
     """The records as CSV (UTF-8 with a byte-order mark, which spreadsheets need to read it as UTF-8)."""
     yield "\ufeff" + _csv_line(CSV_COLUMNS)
@@ -194,6 +208,7 @@ def export_csv(rows: Iterable[AnswerRecord], access: DocumentAccess) -> Iterator
         view["answer"] = view["answer"] if view["answer"] is not None else WITHHELD
         view["citations"] = " | ".join(_citation_text(c) for c in view["citations"])
         view["cited_documents"] = "; ".join(dict.fromkeys(f"{c['doc_id']}@{c['version']}" for c in row.cited or ()))
+        view["llm_check"] = check_text(view["llm_check"])
         yield _csv_line(view[column] for column in CSV_COLUMNS)
 
 

@@ -230,7 +230,7 @@ class ExtractiveGenerator:
         # never below 0: a sentence that cannot hold the asked-for answer carries a penalty of 1
         confidence = round(max(max(c.evidence for c in scored) + offset, 0.0), 4) if scored else 0.0
         reason = None if chosen else "no_results" if not retrieval.hits else "low_evidence"
-        judged = None
+        judged = outcome = None
         # the LLM reads the passages the answer would quote (at the check's floor when the evidence alone
         # falls short: a confident YES can lift it over the check's bar)
         quotes = chosen or (self._select(scored, offset, self.check.floor) if self.check is not None else [])
@@ -239,7 +239,8 @@ class ExtractiveGenerator:
             passages = [retrieval.hits[i].passage for i in sorted({c.hit_index for c in quotes})]
             judged = self.check.answers(question, [f"{p.title}: {p.text}" for p in passages])
             timings["check"] = round((time.perf_counter() - checked) * 1000, 1)
-            stands = self.check.stands(confidence, judged)
+            outcome = self.check.outcome(confidence, judged)
+            stands = outcome["stands"]
             log.info("llm answer check", extra=kv(p_yes=None if judged is None else judged.p_yes,
                                                    confidence=confidence, stands=stands))
             if stands:
@@ -249,7 +250,7 @@ class ExtractiveGenerator:
         p_yes = judged.p_yes if judged is not None and judged.graded else None
         if reason is not None:
             answer = refusal(question, language, retrieval, reason, self.name, timings)
-            return Answer(**{**answer.__dict__, "confidence": confidence, "llm_check": p_yes})
+            return Answer(**{**answer.__dict__, "confidence": confidence, "llm_check": p_yes, "llm_outcome": outcome})
         numbers: dict[int, int] = {}
         citations: list[Citation] = []
         sentences = []
@@ -268,7 +269,7 @@ class ExtractiveGenerator:
                              source_language=" / ".join(language_name(code, language) for code in other))
         return Answer(question=question, language=language, answered=True, sentences=tuple(sentences),
                       citations=tuple(citations), generator=self.name, notice=notice, confidence=confidence,
-                      timings_ms=timings, llm_check=p_yes)
+                      timings_ms=timings, llm_check=p_yes, llm_outcome=outcome)
 
     def _select(self, scored: list[Candidate], offset: float = 0.0, bar: float | None = None) -> list[Candidate]:
         """The best sentence, plus up to `max_sentences - 1` that are nearly as good and say

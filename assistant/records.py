@@ -160,6 +160,7 @@ class AnswerLog:
             model=info.model,
             prompt_version=info.prompt_version,
             timings_ms=dict(answer.timings_ms),
+            llm_check=dict(answer.llm_outcome) if answer.llm_outcome is not None else None,
             thread_id=answer.thread_id,
         )
         with self._backlog_lock:
@@ -258,17 +259,22 @@ def _later(kept: bool) -> str:
 GENESIS = "0" * 64
 """The `prev_hash` of the first record of a chain that no retention has shortened."""
 
-HASH_FORMAT = 2
+HASH_FORMAT = 3
 """Version of the canonical form below; part of every hash, so a future change is detectable. Stored per
 record (`hash_format`; empty = 1). 1: the personal text as written; 2: each personal text replaced by
-its salted digest (assistant/redaction.py), which erasure keeps."""
+its salted digest (assistant/redaction.py), which erasure keeps; 3: as 2, and the LLM answer check's
+outcome (`llm_check`) is chained too."""
 
 CHAINED_COLUMNS = (
     "record_id", "created_at", "user_pseudonym", "question", "standalone_question", "language", "answered",
     "verdict", "refusal_reason", "answer", "confidence", "support_rate", "support", "retrieved", "cited",
     "generator", "model", "prompt_version", "timings_ms", "thread_id", "seq",
 )
-"""Every column of a record except its own `record_hash` (and `prev_hash`, which is hashed beside them)."""
+"""Every column of a record except its own `record_hash` (and `prev_hash`, which is hashed beside them),
+as of format 1; later formats add `SINCE_FORMAT`'s columns."""
+
+SINCE_FORMAT = {"llm_check": 3}
+"""Columns chained from a hash format on: a record of an older format is hashed without them."""
 
 _APPEND_ATTEMPTS = 8
 _ADVISORY_LOCK = 0x7662_6B61_7564_6974  # "vbkaudit": one lock key for the chain on Postgres
@@ -287,6 +293,7 @@ def canonical(row: AnswerRecord, seq: int | None = None) -> bytes:
     in format 2 each personal text is replaced by its digest."""
     form = row.hash_format or 1
     record = {name: getattr(row, name) for name in CHAINED_COLUMNS}
+    record.update({name: getattr(row, name) for name, since in SINCE_FORMAT.items() if form >= since})
     if seq is not None:
         record["seq"] = seq
     record["created_at"] = timestamp(row.created_at)

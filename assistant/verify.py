@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -242,6 +242,21 @@ class LLMAnswerCheck:
         if not judgement.graded:
             return confidence >= self.threshold and judgement.p_yes >= 0.5
         return checked_score(confidence, judgement.p_yes, self.weight) >= self.bar
+
+    def outcome(self, confidence: float, judgement: Judgement | None) -> dict[str, Any]:
+        """What the answer record keeps of the check (`answer_records.llm_check`): what the model said
+        (`said` YES/NO, None when it failed or said neither), P(YES) when graded, the checked score with the
+        weight and bar it was held to, and whether the answer stood — enough to recompute the decision."""
+        graded = judgement is not None and judgement.graded
+        return {
+            "said": None if judgement is None else "YES" if judgement.p_yes >= 0.5 else "NO",
+            "p_yes": judgement.p_yes if graded else None,
+            "graded": graded,
+            "score": round(checked_score(confidence, judgement.p_yes, self.weight), 4) if graded else None,
+            "weight": self.weight, "bar": self.bar, "threshold": self.threshold,
+            "prompt_version": ANSWERABLE_PROMPT_VERSION,
+            "stands": self.stands(confidence, judgement),
+        }
 
     def answers(self, question: str, passages: Sequence[str]) -> Judgement | None:
         """The LLM's judgement whether the passages answer the question; None when it fails, is slow or

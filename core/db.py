@@ -155,6 +155,9 @@ class AnswerRecord(Base):
     model: Mapped[str] = mapped_column(String(200), default="")
     prompt_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
     timings_ms: Mapped[dict] = mapped_column(JSON, default=dict)
+    llm_check: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    """The LLM answer check (None: not asked): what the model said, P(YES), the checked score with its
+    weight and bar, whether the answer stood. Chained since hash format 3."""
     thread_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     """The conversation the question belongs to (follow-ups share it)."""
     seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
@@ -163,7 +166,8 @@ class AnswerRecord(Base):
     record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """SHA-256 over the record's canonical content and `prev_hash`: `vraagbaak audit verify` recomputes the chain."""
     hash_format: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    """Canonical form the hash was taken over (None: 1, plain text; 2: salted digests of the personal text)."""
+    """Canonical form the hash was taken over (None: 1, plain text; 2: salted digests of the personal text;
+    3: also `llm_check`)."""
     salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """Format 2: the key of the personal text's digests; erasure deletes it (assistant/privacy.py)."""
     redaction: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 EVERYONE = "everyone"
 """The access group of a document that names none: every user may read it."""
@@ -164,6 +165,9 @@ class Answer:
     llm_check: float | None = None
     """The LLM answer check's probability that the quoted passages answer the question (None: not asked,
     no judgement, or a server without token probabilities; docs/assistant.md, "LLM answer check")."""
+    llm_outcome: dict[str, Any] | None = None
+    """The LLM answer check as the answer record keeps it (None: not asked): what the model said, P(YES),
+    the checked score, weight and bar, and whether the answer stood (`LLMAnswerCheck.outcome`)."""
 
     def __post_init__(self) -> None:
         if not self.verdict:

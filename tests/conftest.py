@@ -20,6 +20,7 @@ from core.settings import Settings  # noqa: E402
 from core.store import QdrantStore  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 from tests import postgres  # noqa: E402
+from tests.assistant.fake_llm import scripted  # noqa: E402, F401 - the fake LLM server fixture, by name
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CORPUS = ROOT / "demo" / "corpus"

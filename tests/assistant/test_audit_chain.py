@@ -4,10 +4,12 @@ retention shortens it from the start and it still verifies. On SQLite and on a r
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +17,16 @@ import pytest
 from sqlalchemy import select, update
 
 from assistant.audit import verify_chain
-from assistant.records import AnswerLog, apply_retention, record_hash, retention_status, seal
+from assistant.records import (
+    CHAINED_COLUMNS,
+    HASH_FORMAT,
+    AnswerLog,
+    apply_retention,
+    canonical,
+    record_hash,
+    retention_status,
+    seal,
+)
 from core.db import AnswerRecord, Database, FeedbackRow
 from core.types import Answer, AnswerSentence, Citation
 from vraagbaak.cli import main as cli
@@ -190,6 +201,38 @@ def test_records_written_before_the_chain_are_sealed_into_it(database: Database)
     assert [p.kind for p in report.problems] == ["unchained"]
     assert seal(database) == 1
     assert verify_chain(database).ok and rows(database)[-1].record_id == "legacy"
+
+
+OUTCOME = {"said": "YES", "p_yes": 0.97, "graded": True, "score": 1.213, "weight": 0.2, "bar": 0.7, "threshold": 0.52,
+           "prompt_version": "answerable-v2", "stands": True}
+
+
+def test_the_llm_checks_outcome_is_recorded_and_part_of_the_hash(database: Database) -> None:
+    log = AnswerLog(database, "chain-test-secret")
+    log.record(replace(answer(1), llm_check=0.97, llm_outcome=OUTCOME), None, "user1")
+    log.record(answer(2), None, "user2")  # not checked
+    checked, unchecked = rows(database)
+    assert checked.llm_check == OUTCOME and unchecked.llm_check is None
+    assert checked.hash_format == HASH_FORMAT == 3 and json.loads(canonical(checked))["record"]["llm_check"] == OUTCOME
+    assert verify_chain(database).ok
+    with database.engine.begin() as connection:  # a judgement changed afterwards is caught
+        connection.execute(update(AnswerRecord).where(AnswerRecord.seq == 1)
+                           .values(llm_check={**OUTCOME, "p_yes": 0.4, "stands": False}))
+    assert [(p.seq, p.kind) for p in verify_chain(database).problems] == [(1, "edited")]
+
+
+def test_records_hashed_in_format_2_keep_verifying_without_the_llm_check(database: Database) -> None:
+    fill(database, 1)
+    with database.session() as session:  # as written before format 3: the same columns, no llm_check
+        row = session.scalars(select(AnswerRecord)).one()
+        row.hash_format = 2
+        row.record_hash = record_hash(row)
+        assert set(json.loads(canonical(row))["record"]) == set(CHAINED_COLUMNS)
+    fill(database, 1, start=2)
+    old, new = rows(database)
+    assert (old.hash_format, new.hash_format) == (2, 3) and new.prev_hash == old.record_hash
+    assert set(json.loads(canonical(new))["record"]) == set(CHAINED_COLUMNS) | {"llm_check"}
+    assert verify_chain(database).ok
 
 
 def test_the_audit_command_reports_ok_or_the_broken_seq_with_exit_code(

@@ -18,7 +18,7 @@ import pytest
 from assistant.extractive import ExtractiveGenerator
 from assistant.retrieve import Retrieval
 from assistant.service import Assistant
-from assistant.verify import ANSWERABLE_PROMPT_VERSION, LLMAnswerCheck, read_verdict, yes_probability
+from assistant.verify import ANSWERABLE_PROMPT_VERSION, LLMAnswerCheck, checked_score, read_verdict, yes_probability
 from core.embedding import Embedder
 from core.settings import LLMSettings, Settings
 from core.store import QdrantStore
@@ -179,11 +179,20 @@ def test_a_sure_yes_lifts_a_borderline_answer_over_the_threshold(embedder: Embed
                       ).generate(question, retrieval)
     assert lifted.answered and "14:00" in lifted.text and lifted.citations[0].title == "Canteen"
     assert lifted.confidence == plain.confidence  # the evidence's confidence is kept; the judgement beside it
+    outcome = lifted.llm_outcome  # what the answer record keeps: enough to recompute the decision
+    assert plain.llm_outcome is None and outcome is not None
+    assert outcome["said"] == "YES" and outcome["graded"] and outcome["p_yes"] == pytest.approx(0.99, abs=1e-3)
+    assert outcome["score"] == pytest.approx(checked_score(plain.confidence, 0.99, answer.llm_check_weight), abs=1e-3)
+    assert outcome["score"] >= outcome["bar"] == answer.llm_check_bar and outcome["stands"] is True
+    assert outcome["prompt_version"] == ANSWERABLE_PROMPT_VERSION
     unsure = _checked(embedder, base_settings, _url(scripted("YES", first_token={"YES": 0.6, "NO": 0.4}))
                       ).generate(question, retrieval)
     assert not unsure.answered and unsure.refusal_reason == "low_evidence"
+    assert unsure.llm_outcome["stands"] is False and unsure.llm_outcome["score"] < unsure.llm_outcome["bar"]
     words = _checked(embedder, base_settings, _url(scripted("YES"))).generate(question, retrieval)
     assert not words.answered  # a server without token probabilities: a YES needs the evidence threshold too
+    assert words.llm_outcome == {**words.llm_outcome, "said": "YES", "graded": False, "p_yes": None, "score": None,
+                                 "stands": False}
 
 
 @pytest.mark.parametrize(("alternatives", "probability"), [

@@ -11,7 +11,7 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,6 +26,7 @@ from core.store import QdrantStore
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.sources.folder import FolderSource
+from tests.assistant.fake_llm import ScriptedLLMServer
 from tests.fixtures import VERLOF_MD
 from tests.web.support import api_token, make_user, serve, sign_in
 from web.app import create_app
@@ -340,3 +341,33 @@ def test_retention_at_start_is_shown_read_only(settings: Settings, demo_store: Q
         assert "30 days" in page.text and re.search(r"Removed by retention</dt>\s*<dd>1</dd>", page.text)
         assert HOLIDAYS not in page.text
         assert client.get("/api/compliance/verify").json()["removed_by_retention"] == 1
+
+
+def test_the_llm_answer_checks_judgement_is_on_the_record_its_exports_and_api(
+        settings: Settings, demo_store: QdrantStore, embedder: Embedder,
+        scripted: Callable[..., ScriptedLLMServer]) -> None:
+    """With an LLM configured, the check's judgement is kept with the answer and shown to compliance:
+    the scripted fake judge (named as such; the real server's probabilities are tested in
+    tests/assistant/test_llm_check.py) is sure the passage answers."""
+    judge = scripted("YES", first_token={"YES": 0.98, "NO": 0.02})
+    checked = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"base_url": f"http://127.0.0.1:{judge.server_address[1]}/v1"}),
+        "answer": settings.answer.model_copy(update={"generator": "extractive"})})
+    make_user(settings.database_url, "emma")
+    make_user(settings.database_url, "carla", roles=("compliance",))
+    with serve(create_app(checked, store=demo_store, embedder=embedder)) as url:
+        assert ask(url, api_token(settings.database_url, "emma"), HOLIDAYS)["answered"]
+        assert len(judge.prompts) == 1 and HOLIDAYS in judge.prompts[0]
+        check = records(settings.database_url)[HOLIDAYS].llm_check
+        assert check["said"] == "YES" and check["p_yes"] == pytest.approx(0.98) and check["stands"] is True
+        assert check["score"] >= check["bar"] == checked.answer.llm_check_bar and check["graded"] is True
+        with httpx.Client(base_url=url, timeout=60, headers={"Accept-Language": "en"}) as client:
+            sign_in(client, "carla")
+            record_id = records(settings.database_url)[HOLIDAYS].record_id
+            page = client.get(f"/compliance/records/{record_id}").text
+            shown = re.search(r"LLM answer check</dt><dd[^>]*>([^<]*)</dd>", page)
+            assert shown and f"YES · P(YES) 0.980 · score {check['score']:.3f} / 0.70 · answer given" == shown[1]
+            row = csv_rows(client.get("/compliance/export.csv"))[0]
+            assert row["llm_check"] == f"YES P(YES)=0.980 score={check['score']:.3f} bar=0.70 stood"
+            assert client.get("/compliance/export.json").json()[0]["llm_check"] == check
+            assert client.get(f"/api/compliance/records/{record_id}").json()["llm_check"] == check

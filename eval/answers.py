@@ -59,6 +59,9 @@ class ItemResult:
     """The generator that gave the answer (`extractive`, `llm`; an LLM that failed leaves `extractive`)."""
     llm_check: float | None = None
     """The LLM answer check's probability of YES (None: no check, or no judgement)."""
+    citation_precision_span: float | None = None
+    """Sets with an annotated span: share of the citations from a judged document or from a passage that
+    holds the span itself (a near-duplicate entry that states the answer answers the question too)."""
 
 
 @dataclass
@@ -80,6 +83,9 @@ class AnswerEvaluation:
     """Mean share of the span's content terms in the answer, over the same questions."""
     llm_check_weight: float | None = None
     """The LLM answer check's weight when the run had one (its trade-off curve is over the check's bar)."""
+    citation_precision_span: float | None = None
+    """Sets with annotated spans: citation precision that also counts a cited passage holding the span
+    (`ItemResult.citation_precision_span`); `citation_precision` counts judged documents only."""
 
 
 def load_answer_set(path: Path) -> list[AnswerItem]:
@@ -162,10 +168,19 @@ def load_beir_answer_set(folder: Path, max_items: int | None = None) -> list[Ans
                        answer_span=spans.get(q)) for q in ids]
 
 
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def holds_span(passage: str, span: str) -> bool:
+    """Does the passage state the annotated answer span itself (case and white space normalised)?"""
+    return bool(span.strip()) and _normal(span) in _normal(passage)
+
+
 def span_in_answer(span: str, answer: str, language: str) -> tuple[bool, float]:
     """Is the annotated span in the answer (case and white space normalised), and which share of
     its content terms (stemmed, stopwords removed) does the answer hold?"""
-    norm_span, norm_answer = " ".join(span.lower().split()), " ".join(answer.lower().split())
+    norm_span, norm_answer = _normal(span), _normal(answer)
     wanted = set(terms(span, language or "nl"))
     found = wanted & set(terms(answer, language or "nl"))
     return norm_span in norm_answer, round(len(found) / len(wanted), 4) if wanted else float(norm_span in norm_answer)
@@ -196,9 +211,11 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         cited = [c.uri for c in answer.citations]
         precision = keyword = None
         failure = None
-        span_hit = span_recall = None
+        span_hit = span_recall = span_precision = None
         if item.answerable and answer.answered and item.answer_span:
             span_hit, span_recall = span_in_answer(item.answer_span, answer.text, answer.language)
+            span_precision = sum(c.uri in item.expected_documents or holds_span(c.passage, item.answer_span)
+                                 for c in answer.citations) / len(cited)
         if item.answerable and answer.answered:
             precision = sum(uri in item.expected_documents for uri in cited) / len(cited)
             text = answer.text.lower()
@@ -214,7 +231,7 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         results.append(ItemResult(item.id, item.question, item.answerable, answer.answered, answer.confidence,
                                   cited, precision, keyword, round(ms, 1), answer.text, failure,
                                   answer.support_rate, answer.refusal_reason, span_hit, span_recall,
-                                  answer.generator, answer.llm_check))
+                                  answer.generator, answer.llm_check, span_precision))
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     check = getattr(assistant.generator, "check", None)
@@ -224,6 +241,7 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
     supports = [r.support_rate for r in results if r.support_rate is not None]
     span_hits = [r.span_hit for r in results if r.span_hit is not None]
     span_recalls = [r.span_recall for r in results if r.span_recall is not None]
+    span_precisions = [r.citation_precision_span for r in results if r.citation_precision_span is not None]
     return AnswerEvaluation(
         dataset=name, items=len(results),
         answer_rate=round(sum(r.answered for r in answerable) / max(len(answerable), 1), 4),
@@ -237,6 +255,7 @@ def evaluate_answers(assistant: Assistant, items: list[AnswerItem], name: str) -
         span_hit_rate=round(sum(span_hits) / len(span_hits), 4) if span_hits else None,
         span_recall=round(statistics.fmean(span_recalls), 4) if span_recalls else None,
         llm_check_weight=check.weight if check is not None else None,
+        citation_precision_span=round(statistics.fmean(span_precisions), 4) if span_precisions else None,
     )
 
 
@@ -315,7 +334,9 @@ def write_answer_results(result: AnswerEvaluation, out: Path) -> tuple[Path, Pat
              f"{result.keyword_hit_rate:.3f} | {result.ms_per_answer_p50:.0f} | {result.ms_per_answer_p95:.0f} |", ""]
     if result.span_hit_rate is not None:
         lines += [f"Annotated answer span in the answer: {result.span_hit_rate:.3f} of the answered questions; "
-                  f"share of the span's content terms in the answer: {result.span_recall:.3f}.", ""]
+                  f"share of the span's content terms in the answer: {result.span_recall:.3f}. Citation precision "
+                  f"counting a cited passage that states the span as answering too: "
+                  f"{result.citation_precision_span:.3f} (the table's counts judged documents only).", ""]
     extractive = sum(r.generator == "extractive" for r in result.per_item)
     if extractive * 2 > len(result.per_item) and result.llm_check_weight is not None:
         lines += [f"Trade-off over the LLM answer check's bar (answered when confidence + {result.llm_check_weight:g} × "

@@ -11,7 +11,7 @@ import pytest
 from core.embedding import Embedder
 from core.errors import VraagbaakError
 from core.settings import Settings
-from eval.answers import load_beir_answer_set, run_answer_eval, span_in_answer, write_answer_results
+from eval.answers import holds_span, load_beir_answer_set, run_answer_eval, span_in_answer, write_answer_results
 
 _CORPUS = [
     ("d1", "", "particulieren hoeven hun administratie niet verplicht te bewaren. het is verstandig om uw "
@@ -27,13 +27,15 @@ _QUERIES = [
 ]
 
 
-def _write(folder: Path, spans: bool = True) -> Path:
+def _write(folder: Path, spans: bool = True, judged: dict[str, str] | None = None) -> Path:
     folder.mkdir(parents=True)
     (folder / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in _CORPUS))
     (folder / "queries.jsonl").write_text("\n".join(
         json.dumps({"_id": i, "text": t, **({"answer": a} if spans else {})}) for i, t, a in _QUERIES))
     (folder / "qrels").mkdir()
-    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+    judged = {"q1": "d1", "q2": "d2", "q3": "d3", **(judged or {})}
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t1\n" for q, d in judged.items()))
     return folder
 
 
@@ -64,6 +66,23 @@ def test_a_beir_folder_with_answer_spans_is_evaluated_on_the_spans(embedder: Emb
     assert result.support_rate == pytest.approx(1.0)  # extractive answers are literal quotes
     _, md_path = write_answer_results(result, tmp_path / "out")
     assert "Annotated answer span in the answer" in md_path.read_text(encoding="utf-8")
+
+
+def test_a_cited_passage_that_states_the_span_counts_as_answering_beside_the_judged_one(
+        embedder: Embedder, settings: Settings, tmp_path: Path) -> None:
+    """nl-policyqa judges one FAQ entry per question among near-duplicates: `citation_precision` counts
+    judged documents only, `citation_precision_span` also a cited passage that states the span."""
+    assert holds_span("Een paspoort is 10 jaar  Geldig.", "10 jaar geldig") and not holds_span("10 jaar", "10 jaar geldig")
+    assert not holds_span("iets", " ")
+    folder = _write(tmp_path / "judged-elsewhere", judged={"q3": "d2"})  # as if the judge had picked another entry
+    result = run_answer_eval(folder, Path("unused"), embedder, settings, max_items=3)
+    passport = next(r for r in result.per_item if r.id == "q3")
+    assert passport.answered and "d3" in passport.cited and "d2" not in passport.cited
+    assert passport.citation_precision == 0.0
+    assert passport.citation_precision_span == pytest.approx(passport.cited.count("d3") / len(passport.cited))
+    spans = [r.citation_precision_span for r in result.per_item if r.citation_precision_span is not None]
+    assert result.citation_precision_span == pytest.approx(sum(spans) / len(spans), abs=1e-4)
+    assert result.citation_precision_span > result.citation_precision
 
 
 def test_a_beir_folder_without_answer_spans_is_refused_clearly(tmp_path: Path) -> None:

@@ -74,6 +74,43 @@ _ROLE = re.compile(
     r"chair|secretaris|adviseur|coach|arts|bedrijfsarts|buddy|gastheer|host|beheerder)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-zà-ÿ]+(?:\s+(?:van|de|der|den|el)?\s*[A-Z][a-zà-ÿ]+)+")
 
+# The unit an amount question asks for ("hoeveel weken", "how many vacation days", "wat kost"); the
+# answer's sentence must give a number in it (or an equivalent unit: leave is given in days or hours).
+_UNIT_WORDS = {
+    "day": "dag|dagen|days?", "hour": "uur|uren|hours?", "week": "weken|week|weeks?",
+    "month": "maanden|maand|months?", "year": "jaren|jaar|years?", "minute": "minuten|minuut|minutes?",
+    "percent": "procent|percent|percentage",
+}
+_ACCEPTED_UNITS = {"day": ("day", "hour"), "hour": ("hour", "day", "minute"), "minute": ("minute", "hour"),
+                   "week": ("week",), "month": ("month",), "year": ("year",), "percent": ("percent",)}
+_ASKS_UNIT = re.compile(r"\b(?:hoeveel|how many|how much)\s+(?:[\w-]+\s+){0,2}?[\w-]*?(?P<unit>"
+                        + "|".join(f"(?P<{name}>{words})" for name, words in _UNIT_WORDS.items()) + r")\b",
+                        re.IGNORECASE)
+_ASKS_MONEY = re.compile(
+    r"\b(wat kost|wat kosten|hoeveel kost|hoeveel kosten|hoe duur|welk bedrag|wat is de prijs|hoe hoog is de (boete|prijs)|"
+    r"how expensive|what does\b.{0,40}\bcost|how much does\b.{0,40}\bcost|how much do\b.{0,40}\bcost|"
+    r"what is the (price|fee|fine)|how much is the (price|fee|fine))\b", re.IGNORECASE)
+_MONEY = re.compile(r"€|\$|%|\b(euro|eur|cent|procent|percent|gratis|kosteloos|niets|free|nothing|"
+                    r"no charge|geen kosten)\b|\d+,\d{2}\b", re.IGNORECASE)
+_COUNT = (r"(?:\d+(?:[.,]\d+)?|één|een|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|twintig|dertig|"
+          r"veertig|vijftig|honderd|half|halve|anderhalve|one|a|an|two|three|four|five|six|seven|eight|nine|ten|"
+          r"eleven|twelve|twenty|thirty|forty|fifty|hundred|half)")
+_NUMBER_IN = {unit: re.compile(rf"\b{_COUNT}\s*(?:[\w-]+\s+)?[\w-]*?(?:{words})\b" if unit != "percent"
+                               else rf"\d\s*%|\b{_COUNT}\s*(?:{words})\b", re.IGNORECASE)
+              for unit, words in _UNIT_WORDS.items()}
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit an amount question asks for: `money` ("wat kost", "how much does … cost"), or
+    `day`, `hour`, `week`, `month`, `year`, `minute`, `percent` ("hoeveel vakantiedagen",
+    "how many minutes"); None when it names none."""
+    if _ASKS_MONEY.search(question):
+        return "money"
+    found = _ASKS_UNIT.search(question)
+    if found is None:
+        return None
+    return next(name for name in _UNIT_WORDS if found.group(name))
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -151,10 +188,17 @@ def expected_answer(question: str) -> str | None:
 
 def holds_answer(kind: str | None, sentence: str, question: str = "") -> bool:
     """Can the sentence hold an answer of that kind? An amount needs a number (digits, a number
-    word, "gratis"/"free", "volledig"/"fully"); a time a number, a date word, a unit of time or a
+    word, "gratis"/"free", "volledig"/"fully"), and when the question names its unit a number in that
+    unit ("hoeveel weken" → "16 weken"; days and hours stand for each other) or, for a price, money
+    (€, euro, %, "gratis"); a time a number, a date word, a unit of time or a
     period; a person a role, an e-mail address or a name that is not just the question's own words
     (the company's name is no answer to "who is the CEO of …?")."""
     if kind == "amount":
+        unit = asked_unit(question)
+        if unit == "money":
+            return bool(_MONEY.search(sentence))
+        if unit is not None:
+            return any(_NUMBER_IN[accepted].search(sentence) for accepted in _ACCEPTED_UNITS[unit])
         return bool(_AMOUNT.search(sentence))
     if kind == "time":
         return bool(_TIME.search(sentence))

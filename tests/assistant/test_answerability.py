@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from assistant import extractive
-from assistant.extractive import expected_answer, holds_answer
+from assistant.extractive import asked_unit, expected_answer, holds_answer
 from assistant.service import Assistant
 from core.embedding import Embedder
 from core.settings import Settings
@@ -93,3 +93,76 @@ def test_a_sentence_holds_an_answer_of_the_asked_kind_only_when_it_can() -> None
     assert not holds_answer("person", "De CAO geldt voor alle medewerkers van Havenstad Logistiek in Nederland.",
                             "Who is the CEO of Havenstad?")
     assert holds_answer(None, "Anything at all.")
+
+
+@pytest.mark.parametrize(("question", "unit"), [
+    ("Hoeveel weken ouderschapsverlof krijg ik?", "week"), ("Hoeveel vakantiedagen heb ik?", "day"),
+    ("How many extra vacation days can I buy?", "day"), ("ik werk 24 uur per week, hoeveel verlofuren krijg ik?", "hour"),
+    ("After how many minutes does my laptop lock?", "minute"), ("Hoeveel procent van mijn salaris krijg ik?", "percent"),
+    ("Hoeveel kost parkeren op P1 per dag?", "money"), ("How much does a Copilot licence cost per month?", "money"),
+    ("Hoe hoog is de boete als ik te laat meld?", "money"), ("Hoeveel zetels heeft de OR?", None),
+    ("How much is the development budget per year?", None), ("Mag ik thuiswerken?", None),
+])
+def test_an_amount_question_names_its_unit(question: str, unit: str | None) -> None:
+    assert asked_unit(question) == unit
+
+
+def test_when_the_question_names_a_unit_the_sentence_needs_a_number_in_it() -> None:
+    weeks = "Hoeveel weken ouderschapsverlof krijg ik?"
+    assert holds_answer("amount", "Je hebt recht op 26 weken ouderschapsverlof.", weeks)
+    assert holds_answer("amount", "Ouderschapsverlof duurt twee weken per jaar.", weeks)
+    # a number, but of days and years: the sentence cannot say how many weeks
+    assert not holds_answer("amount", "Verhuizing 1 dag per kalenderjaar. Dienstjubileum 12,5, 25 of 40 jaar 1 dag.", weeks)
+    days = "How many vacation days do full-time employees get?"
+    assert holds_answer("amount", "Een voltijder heeft recht op 25 vakantiedagen per jaar.", days)  # Dutch compound
+    assert holds_answer("amount", "Je bouwt 200 uur vakantieverlof op.", days)  # leave is given in hours too
+    assert not holds_answer("amount", "Het verlofjaar loopt van 1 januari tot en met 31 december.", days)
+    assert holds_answer("amount", "Na 5 minuten zonder gebruik vergrendelt je laptop.", "After how many minutes does it lock?")
+    assert holds_answer("amount", "Havenstad betaalt in het tweede ziektejaar 70% van je salaris.",
+                        "Hoeveel procent van mijn salaris krijg ik?")
+    price = "How much does a Microsoft 365 Copilot licence cost per month?"
+    assert holds_answer("amount", "A licence costs € 28 per user per month.", price)
+    assert holds_answer("amount", "Parkeren op P1 is gratis.", "Hoeveel kost parkeren op P1 per dag?")
+    assert not holds_answer("amount", "Copilot licences are rolled out in 3 waves; wave 1 starts in May.", price)
+    # no unit named: any number will do, as before
+    assert holds_answer("amount", "De OR heeft 11 zetels.", "Hoeveel zetels heeft de OR?")
+
+
+_LEAVE = {
+    "nl": ("ouderschapsverlof", "Ouderschapsverlof",
+           "Ouderschapsverlof vraag je aan in MijnHR, minstens twee maanden vooraf. Tijdens ouderschapsverlof bouw "
+           "je 2 vakantiedagen per maand minder op."),
+    "en": ("parental-leave", "Parental leave",
+           "You request parental leave in MijnHR, at least two months in advance. During parental leave you build "
+           "up 2 fewer vacation days per month."),
+}
+_WEEKS = {"nl": "Je hebt recht op 26 weken ouderschapsverlof.", "en": "You are entitled to 26 weeks of parental leave."}
+_HOW_MANY_WEEKS = {"nl": "Hoeveel weken ouderschapsverlof krijg ik?", "en": "How many weeks of parental leave do I get?"}
+
+
+def _leave_assistant(settings: Settings, store: QdrantStore, embedder: Embedder, language: str,
+                     weeks: bool) -> Assistant:
+    doc_id, title, text = _LEAVE[language]
+    Ingestor(store, embedder, settings.ingest).ingest_texts(
+        [(doc_id, title, f"{_WEEKS[language]} {text}" if weeks else text), _OTHER], source_id="test")
+    return Assistant.build(settings, store, embedder)
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_how_many_weeks_question_is_refused_by_a_passage_that_counts_only_days_and_months(
+        settings: Settings, store: QdrantStore, embedder: Embedder, language: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assistant = _leave_assistant(settings, store, embedder, language, weeks=False)
+    answer = assistant.ask(_HOW_MANY_WEEKS[language], groups=None)
+    assert not answer.answered and answer.refusal_reason == "low_evidence"
+    assert answer.suggestions and answer.suggestions[0].doc_id == _LEAVE[language][0]
+    # it is the unit that refuses: any number would do without it, and the passage would be quoted
+    monkeypatch.setattr(extractive, "asked_unit", lambda question: None)
+    assert assistant.ask(_HOW_MANY_WEEKS[language], groups=None).answered
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_same_question_is_answered_when_the_passage_gives_the_weeks(
+        settings: Settings, store: QdrantStore, embedder: Embedder, language: str) -> None:
+    answer = _leave_assistant(settings, store, embedder, language, weeks=True).ask(_HOW_MANY_WEEKS[language], groups=None)
+    assert answer.answered and "26" in answer.text and answer.citations[0].doc_id == _LEAVE[language][0]

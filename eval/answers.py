@@ -15,12 +15,15 @@ from pathlib import Path
 
 from assistant.service import Assistant
 from assistant.verify import checked_score
+from core.db import Database
 from core.embedding import Embedder
 from core.errors import ErrorCode, VraagbaakError
 from core.lexical import terms
 from core.settings import Settings
 from core.store import QdrantStore
+from core.types import IngestReport
 from ingest.pipeline import Ingestor
+from ingest.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -281,15 +284,26 @@ def run_answer_eval(dataset: Path, corpus: Path, embedder: Embedder, settings: S
     ragas = dataset.is_dir() or dataset.suffix == ".tsv"
     items = (load_ragas_set(dataset, corpus) if ragas else load_answer_set(dataset))[:max_items] + others
     name = corpus.parent.name if ragas else dataset.stem
-    path = settings.data_dir / "eval-index" / f"answers-{name}"
-    store_settings = settings.model_copy(update={"store": settings.store.model_copy(
-        update={"path": path, "url": None, "collection": "eval"})})
-    store = QdrantStore.open(store_settings)
+    store = open_corpus_index(corpus, name, embedder, settings)[0]
     try:
-        Ingestor(store, embedder, settings.ingest).ingest_folder(corpus, "eval")
         return evaluate_answers(Assistant.build(settings, store, embedder), items, name)
     finally:
         store.close()
+
+
+def open_corpus_index(corpus: Path, name: str, embedder: Embedder, settings: Settings) -> tuple[QdrantStore, IngestReport]:
+    """The eval index of a folder corpus, `<data>/eval-index/answers-<name>`, brought up to date: its own
+    registry is kept beside it, so a second run re-checks the files instead of re-indexing them."""
+    path = settings.data_dir / "eval-index" / f"answers-{name}"
+    store = QdrantStore.open(settings.model_copy(update={"store": settings.store.model_copy(
+        update={"path": path, "url": None, "collection": "eval"})}))
+    registry = Registry(Database.open(f"sqlite:///{path.with_name(path.name + '-registry.db').resolve()}"))
+    try:
+        report = Ingestor(store, embedder, settings.ingest, registry).ingest_folder(corpus, "eval")
+    except BaseException:
+        store.close()
+        raise
+    return store, report
 
 
 def tradeoff_curve(per_item: list[ItemResult], thresholds: tuple[float, ...] = (0.35, 0.4, 0.43, 0.46, 0.49, 0.52, 0.55, 0.6)

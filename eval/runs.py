@@ -443,16 +443,9 @@ def _product_index(evalset: EvalSet, embedder: Embedder, settings: Settings) -> 
         from eval.retrieval import open_index
 
         return open_index(evalset.beir, embedder, settings)[0]  # type: ignore[arg-type]
-    from core.db import Database
-    from ingest.pipeline import Ingestor
-    from ingest.registry import Registry
+    from eval.answers import open_corpus_index
 
-    path = settings.data_dir / "eval-index" / f"answers-{evalset.name}"
-    store = QdrantStore.open(settings.model_copy(update={"store": settings.store.model_copy(
-        update={"path": path, "url": None, "collection": "eval"})}))
-    # the index's own registry, kept beside it, so a second run re-checks files instead of re-indexing
-    registry = Registry(Database.open(f"sqlite:///{path.with_name(path.name + '-registry.db').resolve()}"))
-    report = Ingestor(store, embedder, settings.ingest, registry).ingest_folder(evalset.corpus, "eval")  # type: ignore[arg-type]
+    store, report = open_corpus_index(evalset.corpus, evalset.name, embedder, settings)  # type: ignore[arg-type]
     if report.failed:
         log.warning("corpus files not indexed", extra={"ctx": {"failed": [f.uri for f in report.failed]}})
     return store

@@ -11,7 +11,14 @@ import pytest
 from core.embedding import Embedder
 from core.errors import VraagbaakError
 from core.settings import Settings
-from eval.answers import holds_span, load_beir_answer_set, run_answer_eval, span_in_answer, write_answer_results
+from eval.answers import (
+    holds_span,
+    load_beir_answer_set,
+    open_corpus_index,
+    run_answer_eval,
+    span_in_answer,
+    write_answer_results,
+)
 
 _CORPUS = [
     ("d1", "", "particulieren hoeven hun administratie niet verplicht te bewaren. het is verstandig om uw "
@@ -106,3 +113,24 @@ def test_questions_of_another_set_are_added_as_unanswerable(embedder: Embedder, 
     assert not any(r.answerable for r in added) and all(r.answerable for r in result.per_item if r not in added)
     assert result.refusal_rate == sum(not r.answered for r in added) / 2
     assert result.refusal_rate == 1.0  # about a canteen and a garage: nothing in a corpus on tax and passports
+
+
+def test_a_folder_corpus_is_indexed_once_and_rechecked_on_the_next_run(embedder: Embedder, settings: Settings,
+                                                                       tmp_path: Path) -> None:
+    """`eval answers` and `eval run` keep the corpus's index and its registry under the data folder: a
+    second run reads no unchanged file again, and a changed file is re-indexed."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for doc_id, _, text in _CORPUS:
+        (corpus / f"{doc_id}.md").write_text(f"# {doc_id}\n\n{text}\n", encoding="utf-8")
+    store, first = open_corpus_index(corpus, "tiny", embedder, settings)
+    indexed = store.count()
+    store.close()
+    assert sorted(first.new) == ["d1.md", "d2.md", "d3.md"] and not first.unchanged
+    (corpus / "d3.md").write_text("# d3\n\nEen paspoort is 10 jaar geldig, ook voor kinderen vanaf 18.\n", encoding="utf-8")
+    store, second = open_corpus_index(corpus, "tiny", embedder, settings)
+    try:
+        assert sorted(second.unchanged) == ["d1.md", "d2.md"] and list(second.updated) == ["d3.md"]
+        assert not second.new and second.chunks >= 1 and store.count() == indexed  # d3's chunk replaced, not added
+    finally:
+        store.close()

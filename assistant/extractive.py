@@ -94,7 +94,7 @@ _MONEY = re.compile(r"€|\$|%|\b(euro|eur|cent|procent|percent|gratis|kosteloos
                     r"no charge|geen kosten)\b|\d+,\d{2}\b", re.IGNORECASE)
 _COUNT = (r"(?:\d+(?:[.,]\d+)?|één|een|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|twintig|dertig|"
           r"veertig|vijftig|honderd|half|halve|anderhalve|one|a|an|two|three|four|five|six|seven|eight|nine|ten|"
-          r"eleven|twelve|twenty|thirty|forty|fifty|hundred|half)")
+          r"eleven|twelve|twenty|thirty|forty|fifty|hundred)")
 _NUMBER_IN = {unit: re.compile(rf"\b{_COUNT}\s*(?:[\w-]+\s+)?[\w-]*?(?:{words})\b" if unit != "percent"
                                else rf"\d\s*%|\b{_COUNT}\s*(?:{words})\b", re.IGNORECASE)
               for unit, words in _UNIT_WORDS.items()}
@@ -291,10 +291,9 @@ class ExtractiveGenerator:
                 chosen, reason = quotes, None
             elif chosen:
                 chosen, reason = [], "model_declined"
-        p_yes = judged.p_yes if judged is not None and judged.graded else None
         if reason is not None:
             answer = refusal(question, language, retrieval, reason, self.name, timings)
-            return Answer(**{**answer.__dict__, "confidence": confidence, "llm_check": p_yes, "llm_outcome": outcome})
+            return Answer(**{**answer.__dict__, "confidence": confidence, "llm_outcome": outcome})
         numbers: dict[int, int] = {}
         citations: list[Citation] = []
         sentences = []
@@ -313,7 +312,7 @@ class ExtractiveGenerator:
                              source_language=" / ".join(language_name(code, language) for code in other))
         return Answer(question=question, language=language, answered=True, sentences=tuple(sentences),
                       citations=tuple(citations), generator=self.name, notice=notice, confidence=confidence,
-                      timings_ms=timings, llm_check=p_yes, llm_outcome=outcome)
+                      timings_ms=timings, llm_outcome=outcome)
 
     def _select(self, scored: list[Candidate], offset: float = 0.0, bar: float | None = None) -> list[Candidate]:
         """The best sentence, plus up to `max_sentences - 1` that are nearly as good and say

@@ -290,7 +290,7 @@ def timestamp(moment: datetime) -> str:
 def canonical(row: AnswerRecord, seq: int | None = None) -> bytes:
     """The bytes a record's hash is taken over: sorted-key, compact, UTF-8 JSON of
     `{"format": F, "record": {every chained column}, "prev_hash": …}` (`seq`: as if it stood there);
-    in format 2 each personal text is replaced by its digest."""
+    in format 2 and later each personal text is replaced by its digest; from format 3 `llm_check` is in it."""
     form = row.hash_format or 1
     record = {name: getattr(row, name) for name in CHAINED_COLUMNS}
     record.update({name: getattr(row, name) for name, since in SINCE_FORMAT.items() if form >= since})

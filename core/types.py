@@ -162,12 +162,15 @@ class Answer:
     """The answer record it was stored as (None: not recorded)."""
     thread_id: str | None = None
     """The conversation it belongs to (follow-ups share it)."""
-    llm_check: float | None = None
-    """The LLM answer check's probability that the quoted passages answer the question (None: not asked,
-    no judgement, or a server without token probabilities; docs/assistant.md, "LLM answer check")."""
     llm_outcome: dict[str, Any] | None = None
     """The LLM answer check as the answer record keeps it (None: not asked): what the model said, P(YES),
     the checked score, weight and bar, and whether the answer stood (`LLMAnswerCheck.outcome`)."""
+
+    @property
+    def llm_check(self) -> float | None:
+        """The LLM answer check's probability that the quoted passages answer the question (None: not asked,
+        no judgement, or a server without token probabilities; docs/assistant.md, "LLM answer check")."""
+        return None if self.llm_outcome is None else self.llm_outcome.get("p_yes")
 
     def __post_init__(self) -> None:
         if not self.verdict:

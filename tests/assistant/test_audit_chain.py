@@ -209,7 +209,7 @@ OUTCOME = {"said": "YES", "p_yes": 0.97, "graded": True, "score": 1.213, "weight
 
 def test_the_llm_checks_outcome_is_recorded_and_part_of_the_hash(database: Database) -> None:
     log = AnswerLog(database, "chain-test-secret")
-    log.record(replace(answer(1), llm_check=0.97, llm_outcome=OUTCOME), None, "user1")
+    log.record(replace(answer(1), llm_outcome=OUTCOME), None, "user1")
     log.record(answer(2), None, "user2")  # not checked
     checked, unchecked = rows(database)
     assert checked.llm_check == OUTCOME and unchecked.llm_check is None

@@ -100,6 +100,27 @@ _NUMBER_IN = {unit: re.compile(rf"\b{_COUNT}\s*(?:[\w-]+\s+)?[\w-]*?(?:{words})\
               for unit, words in _UNIT_WORDS.items()}
 
 
+# What a question pins down that its answer must be about: a year ("in 2027"), a version ("versie 4.3",
+# "MijnHR 4.2.1") or a code of letters and digits ("P1", "Q4"). A passage that names none of them is about
+# another year, version or thing however close it reads ("wanneer komt versie 4.3" is not answered by
+# "update naar versie 4.2"). Plain numbers are left out: "ik werk 32 uur" gives a parameter, not a subject;
+# so are amounts and clock times ("1.000 euro", "om 17.30": a version's minor part has one digit here).
+_SPECIFIC = re.compile(r"\b(?:(?:19|20)\d{2}|\d+\.\d(?:\.\d+)*|[^\W\d_]+\d+)\b")
+
+
+def question_specifics(question: str) -> tuple[str, ...]:
+    """The years, versions and codes a question names (`_SPECIFIC`), lower-cased, in order."""
+    return tuple(dict.fromkeys(m.lower() for m in _SPECIFIC.findall(question)))
+
+
+def names_specifics(text: str, specifics: Sequence[str]) -> bool:
+    """Does the text name every one of the question's specifics? Versions match with a dot or a comma
+    ("4.2" / "4,2"); nothing matches inside a longer number or word ("2027" is not in "20270")."""
+    lowered = text.lower()
+    return all(re.search(r"(?<![\w.,])" + re.escape(s).replace(r"\.", "[.,]") + r"(?![\w]|[.,]\d)", lowered)
+               for s in specifics)
+
+
 def asked_unit(question: str) -> str | None:
     """The unit an amount question asks for: `money` ("wat kost", "how much does … cost"), or
     `day`, `hour`, `week`, `month`, `year`, `minute`, `percent` ("hoeveel vakantiedagen",
@@ -154,6 +175,9 @@ def score_candidates(question: str, language: str, retrieval: Retrieval, candida
     similarities = vectors @ retrieval.query_vector
     key_terms = set(terms(question, language)) | set(terms(question, "en" if language == "nl" else "nl"))
     kind = expected_answer(question)
+    specifics = question_specifics(question)
+    named = {i: names_specifics(f"{hits[i].passage.title} {' '.join(hits[i].passage.section_path)} {hits[i].passage.text}",
+                                specifics) for i in {c.hit_index for c in candidates}}
     scored = []
     for candidate, cos in zip(candidates, similarities, strict=True):
         passage = hits[candidate.hit_index].passage
@@ -166,7 +190,9 @@ def score_candidates(question: str, language: str, retrieval: Retrieval, candida
             evidence = (_W_SENTENCE * _scale(float(cos)) + _W_PASSAGE * passage_sim) / (_W_SENTENCE + _W_PASSAGE)
         else:
             evidence = _W_SENTENCE * _scale(float(cos)) + _W_PASSAGE * passage_sim + _W_COVERAGE * coverage
-        typed = holds_answer(kind, candidate.text, question)
+        # a sentence that cannot hold the asked-for kind of answer, or whose passage is about another
+        # year, version or code than the question names, is not the answer
+        typed = holds_answer(kind, candidate.text, question) and named[candidate.hit_index]
         if not typed:
             evidence -= _TYPE_PENALTY
         scored.append(Candidate(candidate.hit_index, candidate.start, candidate.end, candidate.text,

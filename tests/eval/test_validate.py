@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from eval.validate import validate
 from vraagbaak.cli import main
 
@@ -88,3 +90,13 @@ def test_the_validate_command_lists_problems_and_exits_non_zero(tmp_path: Path, 
 def test_a_missing_dataset_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["eval", "validate", str(tmp_path / "nope.jsonl")]) == 2
     assert "no such dataset" in capsys.readouterr().err
+
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (_REPO / "eval" / "datasets").glob("*.jsonl")))
+def test_the_shipped_demo_question_sets_are_valid_against_the_demo_corpus(name: str) -> None:
+    """Every set in eval/datasets names documents that exist in demo/corpus (the gate and the docs' figures
+    run on them); the answerable items name their documents."""
+    assert validate(_REPO / "eval" / "datasets" / name, _REPO / "demo" / "corpus") == []

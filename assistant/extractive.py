@@ -104,21 +104,35 @@ _NUMBER_IN = {unit: re.compile(rf"\b{_COUNT}\s*(?:[\w-]+\s+)?[\w-]*?(?:{words})\
 # "MijnHR 4.2.1") or a code of letters and digits ("P1", "Q4"). A passage that names none of them is about
 # another year, version or thing however close it reads ("wanneer komt versie 4.3" is not answered by
 # "update naar versie 4.2"). Plain numbers are left out: "ik werk 32 uur" gives a parameter, not a subject;
-# so are amounts and clock times ("1.000 euro", "om 17.30": a version's minor part has one digit here).
+# so are amounts and clock times ("1.000 euro", "om 17.30": a version's minor part has one digit here),
+# and a year of the asker's own history ("geboren in 1965", "sinds 2019 in dienst").
 _SPECIFIC = re.compile(r"\b(?:(?:19|20)\d{2}|\d+\.\d(?:\.\d+)*|[^\W\d_]+\d+)\b")
+_OWN_YEAR = re.compile(r"\b(?:geboren|born|begonnen|gestart|started|joined|in dienst(?: sinds)?|werk(?:e|t)? (?:hier )?sinds|"
+                       r"(?:have )?worked (?:here )?since|employed since)(?:\s+(?:in|op|per|from|on))?\s*$", re.IGNORECASE)
 
 
 def question_specifics(question: str) -> tuple[str, ...]:
     """The years, versions and codes a question names (`_SPECIFIC`), lower-cased, in order."""
-    return tuple(dict.fromkeys(m.lower() for m in _SPECIFIC.findall(question)))
+    found = (m for m in _SPECIFIC.finditer(question)
+             if not (m.group().isdigit() and _OWN_YEAR.search(question[:m.start()])))
+    return tuple(dict.fromkeys(m.group().lower() for m in found))
+
+
+def _specific_pattern(specific: str) -> str:
+    if specific[0].isdigit():  # a year or a version: "4.2" is also written "4,2"
+        body = re.escape(specific).replace(r"\.", "[.,]")
+    else:  # a code: "windows11" is also written "Windows 11" or "Windows-11"
+        split = next(i for i, c in enumerate(specific) if c.isdigit())
+        body = re.escape(specific[:split]) + r"[\s-]?" + re.escape(specific[split:])
+    return r"(?<![\w.,])" + body + r"(?![\w]|[.,]\d)"
 
 
 def names_specifics(text: str, specifics: Sequence[str]) -> bool:
     """Does the text name every one of the question's specifics? Versions match with a dot or a comma
-    ("4.2" / "4,2"); nothing matches inside a longer number or word ("2027" is not in "20270")."""
+    ("4.2" / "4,2"), codes with or without a space or hyphen ("P1" / "P 1"); nothing matches inside a
+    longer number or word ("2027" is not in "20270", "p1" not in "p12")."""
     lowered = text.lower()
-    return all(re.search(r"(?<![\w.,])" + re.escape(s).replace(r"\.", "[.,]") + r"(?![\w]|[.,]\d)", lowered)
-               for s in specifics)
+    return all(re.search(_specific_pattern(s), lowered) for s in specifics)
 
 
 def asked_unit(question: str) -> str | None:

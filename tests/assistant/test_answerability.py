@@ -181,6 +181,11 @@ def test_the_same_question_is_answered_when_the_passage_gives_the_weeks(
     ("Mag ik een laptop van 1.000 euro declareren?", ()),
     ("Kan ik om 17.30 nog in de kantine eten?", ()),
     ("Wat krijg ik als ik 10 jaar in dienst ben?", ()),
+    # a year of the asker's own history is a parameter too
+    ("Ik ben geboren in 1965, wanneer mag ik met pensioen?", ()),
+    ("I joined in 2019, how many vacation days do I get?", ()),
+    ("Ik werk hier sinds 2019: krijg ik in 2026 een jubileumdag?", ("2026",)),
+    ("Wat verandert er vanaf 2026 aan de thuiswerkvergoeding?", ("2026",)),  # the subject, not the asker's past
 ])
 def test_the_question_names_years_versions_and_codes(question: str, specifics: tuple[str, ...]) -> None:
     assert question_specifics(question) == specifics
@@ -195,6 +200,8 @@ def test_a_text_names_the_specifics_only_as_whole_tokens() -> None:
     assert not names_specifics("Werk de app bij naar versie 4.2.1.", ["4.2"])
     assert not names_specifics("Ordernummer 20270 is verzonden.", ["2027"])
     assert not names_specifics("Parkeer op P12.", ["p1"])
+    assert names_specifics("Na de migratie naar Windows 11 ...", ["windows11"])  # a code, spaced
+    assert names_specifics("Parkeer op P-1.", ["p1"])
     assert not names_specifics("Versie 4.2 in 2026.", ["4.2", "2027"])  # every one of them
     assert names_specifics("Any text at all.", [])
 

@@ -67,12 +67,19 @@ class LlamaServer:
     `port=0` lets the system pick a free port (see `address` after `start()`). `threads` defaults
     to `default_threads()`. `api_key`, when given, is required from clients (Bearer token).
     `startup_timeout_s` bounds loading the model and the first answer of /health.
+
+    `cache_prompt` (off by default) lets a request reuse the cached start of an earlier prompt. That
+    saves prompt processing for repeated prompts but makes the answers depend on what was asked before:
+    the reused and the freshly computed part are evaluated in other batches, so the same check prompt
+    gave P(YES) 0.9373 or 0.9294 depending on the order (docs/assistant.md, "Reproducible judgements").
+    Off, the same prompt always gets the same token probabilities, so a judgement in the answer record
+    can be reproduced.
     """
 
     def __init__(self, model_path: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  threads: int | None = None, ctx_size: int = DEFAULT_CTX, parallel: int = 1,
                  alias: str | None = None, api_key: str | None = None, startup_timeout_s: float = 120.0,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, cache_prompt: bool = False) -> None:
         if threads is not None and threads < 1:
             raise LLMServerError(f"threads must be at least 1, not {threads}.")
         if not 0 <= port <= 65535:
@@ -87,6 +94,7 @@ class LlamaServer:
         self.api_key = api_key
         self.startup_timeout_s = startup_timeout_s
         self.verbose = verbose
+        self.cache_prompt = cache_prompt
         self._server: Any = None
         self._address: str | None = None
         self._lock = threading.Lock()
@@ -176,6 +184,7 @@ class LlamaServer:
         params.offline = True  # never reach for a model hub
         params.ui = False  # API only, no web chat UI
         params.cache_ram_mib = _PROMPT_CACHE_MIB
+        params.cache_prompt = self.cache_prompt  # the default of requests that do not say (see the class)
         params.verbosity = 3 if self.verbose else 0
         if self.api_key:
             params.api_keys = [self.api_key]

@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     llm_serve.add_argument("--parallel", type=int, default=1, help="requests served at once (default 1)")
     llm_serve.add_argument("--startup-timeout", type=float, default=300.0, help="seconds to load the model")
     llm_serve.add_argument("--verbose", action="store_true", help="show llama.cpp's log")
+    llm_serve.add_argument("--cache-prompt", action="store_true",
+                           help="reuse cached prompt starts: faster for repeated prompts, but a judgement then "
+                                "depends on what was asked before (default off: reproducible)")
 
     users = commands.add_parser("users", help="local accounts, roles, access groups and API tokens")
     users_sub = users.add_subparsers(dest="action", required=True)
@@ -219,7 +222,8 @@ def _llm(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-
     api_key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
     server = LlamaServer(gguf, host=args.host, port=args.port, threads=args.threads, ctx_size=args.ctx_size,
                          parallel=args.parallel, alias=alias, api_key=api_key,
-                         startup_timeout_s=args.startup_timeout, verbose=args.verbose)
+                         startup_timeout_s=args.startup_timeout, verbose=args.verbose,
+                         cache_prompt=args.cache_prompt)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

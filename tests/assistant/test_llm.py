@@ -240,6 +240,33 @@ def test_the_server_is_healthy_on_loopback_and_lists_its_model(smollm2_server: L
         assert "smollm2" in {m["id"] for m in json.loads(response.read())["data"]}
 
 
+def _first_token_logprobs(server: LlamaServer, prompt: str) -> list[tuple[str, float]]:
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": prompt}], "max_tokens": 1,
+            "temperature": 0, "logprobs": True, "top_logprobs": 10}
+    request = urllib.request.Request(f"{server.base_url}/chat/completions", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        content = json.loads(response.read())["choices"][0]["logprobs"]["content"]
+    return [(t["token"], t["logprob"]) for t in content[0]["top_logprobs"]]
+
+
+_JUDGE = ("Passage: Visitors are welcome on weekdays from 9:00 to 17:00 and register at the reception.\n"
+          "Question: {question}\nDoes the passage answer the question? Answer YES or NO.")
+
+
+def test_the_server_gives_a_prompt_the_same_token_probabilities_whatever_was_asked_before(
+        smollm2_server: LlamaServer) -> None:
+    """A judgement kept in the answer record can be reproduced: without prompt caching (the default of
+    `LlamaServer` and `vraagbaak llm serve`) the same prompt gets exactly the same probabilities, also
+    right after a prompt that shares its start (with caching, that start would be reused from
+    another batch, and the figures move in the third decimal)."""
+    assert smollm2_server.cache_prompt is False
+    first = _first_token_logprobs(smollm2_server, _JUDGE.format(question="When are visitors welcome?"))
+    _first_token_logprobs(smollm2_server, _JUDGE.format(question="Where do visitors park?"))
+    again = _first_token_logprobs(smollm2_server, _JUDGE.format(question="When are visitors welcome?"))
+    assert again == first
+
+
 @pytest.mark.parametrize("question", ["When are visitors welcome?", "Where do employees park?"])
 def test_the_llm_answers_and_cites_only_the_passages_it_was_given(smollm2_server: LlamaServer,
                                                                   extractive: ExtractiveGenerator,

@@ -181,6 +181,7 @@ class LlamaServer:
             cpu.n_threads = self.threads
             cpu.poll = 0  # sleep, not spin, while waiting for work: the machine is shared
         params.warmup = False  # a warm-up run only delays the first /health
+        params.endpoint_slots = True  # start() waits for the task loop through /slots
         params.offline = True  # never reach for a model hub
         params.ui = False  # API only, no web chat UI
         params.cache_ram_mib = _PROMPT_CACHE_MIB
@@ -250,23 +251,31 @@ class LlamaServer:
                                      "(is another server running there?).", port=self.port) from exc
 
     def _wait_healthy(self, address: str, deadline: float) -> None:
-        """Poll /health (then /v1/models) until the server says it is ready, or time out."""
+        """Poll until the server is ready *and its task loop runs*, or time out.
+
+        /health says ok once the model is loaded, a moment before llama.cpp's task loop starts. A stop in
+        that moment hangs for ever: the loop's start clears the stop request it has not seen yet
+        (`server_queue::start_loop` sets `running = true`), and xllamacpp's destructor waits for the loop.
+        Under load that moment was long enough to hang a test. /slots is answered by the task loop itself,
+        so once it answers, stopping is safe."""
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         last = "no answer"
         while True:
-            for path in ("/health", "/v1/models"):
-                try:
-                    request = urllib.request.Request(address + path, headers=headers)
-                    with opener.open(request, timeout=2.0) as response:
-                        body = response.read()
-                    if path == "/v1/models" or json.loads(body or b"{}").get("status") == "ok":
-                        return
-                    last = f"{path}: {body[:200]!r}"
-                except urllib.error.HTTPError as exc:
-                    last = f"{path}: HTTP {exc.code}"  # 503 while the model is loading
-                except (OSError, ValueError) as exc:
-                    last = f"{path}: {exc}"
+            path = "/health"
+            try:
+                with opener.open(urllib.request.Request(address + path, headers=headers), timeout=2.0) as response:
+                    body = response.read()
+                if json.loads(body or b"{}").get("status") == "ok":
+                    path = "/slots"
+                    with opener.open(urllib.request.Request(address + path, headers=headers), timeout=30.0) as response:
+                        response.read()
+                    return  # the task loop answered
+                last = f"{path}: {body[:200]!r}"
+            except urllib.error.HTTPError as exc:
+                last = f"{path}: HTTP {exc.code}"  # 503 while the model is loading
+            except (OSError, ValueError) as exc:
+                last = f"{path}: {exc}"
             if time.monotonic() >= deadline:
                 raise LLMServerError(f"The LLM server at {address} did not become ready within "
                                      f"{self.startup_timeout_s:g} s (last: {last}).", address=address)

@@ -375,3 +375,41 @@ def test_the_llm_serve_command_serves_until_terminated(smollm2: Path) -> None:
     assert process.returncode == 0, stderr
     assert f"LLM_BASE_URL=http://127.0.0.1:{port}/v1" in stderr
     assert _refused(f"http://127.0.0.1:{port}")
+
+
+def test_start_waits_until_the_task_loop_answers_not_only_health(tmp_path: Path) -> None:
+    """/health says ok a moment before llama.cpp's task loop runs, and a stop in that moment hung for
+    ever (reproduced: under load, start-stop cycles of the real server hung at the 7th; with this wait,
+    60 passed). So start() also waits for /slots, which the task loop answers. A fake HTTP server (named
+    as such: the race itself cannot be forced on the real one) answers /health at once and /slots only
+    after 0.5 s."""
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class FakeLlamaServer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the handler's name
+            asked.append(self.path)
+            if self.path == "/slots":
+                time.sleep(0.5)
+            body = b'{"status": "ok"}' if self.path == "/health" else b"[]"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeLlamaServer)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        LlamaServer(tmp_path / "unused.gguf", port=0)._wait_healthy(
+            f"http://127.0.0.1:{fake.server_address[1]}", time.monotonic() + 10)
+        assert time.monotonic() - started >= 0.5
+        assert asked == ["/health", "/slots"]
+    finally:
+        fake.shutdown()
+        fake.server_close()

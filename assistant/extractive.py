@@ -105,7 +105,7 @@ _NUMBER_IN = {unit: re.compile(rf"\b{_COUNT}\s*(?:[\w-]+\s+)?[\w-]*?(?:{words})\
 # another year, version or thing however close it reads ("wanneer komt versie 4.3" is not answered by
 # "update naar versie 4.2"). Plain numbers are left out: "ik werk 32 uur" gives a parameter, not a subject;
 # so are amounts and clock times ("1.000 euro", "om 17.30": a version's minor part has one digit here),
-# and a year of the asker's own history ("geboren in 1965", "sinds 2019 in dienst").
+# and a year of the asker's own history ("geboren in 1965", "ik werk hier sinds 2019").
 _SPECIFIC = re.compile(r"\b(?:(?:19|20)\d{2}|\d+\.\d(?:\.\d+)*|[^\W\d_]+\d+)\b")
 _OWN_YEAR = re.compile(r"\b(?:geboren|born|begonnen|gestart|started|joined|in dienst(?: sinds)?|werk(?:e|t)? (?:hier )?sinds|"
                        r"(?:have )?worked (?:here )?since|employed since)(?:\s+(?:in|op|per|from|on))?\s*$", re.IGNORECASE)

@@ -107,7 +107,7 @@ _NUMBER_IN = {unit: re.compile(rf"\b{_COUNT}\s*(?:[\w-]+\s+)?[\w-]*?(?:{words})\
 # so are amounts and clock times ("1.000 euro", "om 17.30": a version's minor part has one digit here),
 # and a year of the asker's own history ("geboren in 1965", "ik werk hier sinds 2019").
 _SPECIFIC = re.compile(r"\b(?:(?:19|20)\d{2}|\d+\.\d(?:\.\d+)*|[^\W\d_]+\d+)\b")
-_OWN_YEAR = re.compile(r"\b(?:geboren|born|begonnen|gestart|started|joined|in dienst(?: sinds)?|werk(?:e|t)? (?:hier )?sinds|"
+_OWN_YEAR = re.compile(r"\b(?:geboren|born|begonnen|gestart|started|joined|in dienst(?: sinds)?|werkt? (?:hier )?sinds|"
                        r"(?:have )?worked (?:here )?since|employed since)(?:\s+(?:in|op|per|from|on))?\s*$", re.IGNORECASE)
 
 
@@ -156,7 +156,7 @@ class Candidate:
     similarity: float = 0.0
     coverage: float = 0.0
     evidence: float = 0.0
-    answer_type_ok: bool = True
+    answer_type_ok: bool = True  # can hold the asked-for kind of answer, and its passage names the question's specifics
 
 
 def _scale(cos: float) -> float:

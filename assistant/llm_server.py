@@ -66,7 +66,7 @@ class LlamaServer:
 
     `port=0` lets the system pick a free port (see `address` after `start()`). `threads` defaults
     to `default_threads()`. `api_key`, when given, is required from clients (Bearer token).
-    `startup_timeout_s` bounds loading the model and the first answer of /health.
+    `startup_timeout_s` bounds loading the model until /health and the task loop (/slots) answer.
 
     `cache_prompt` (off by default) lets a request reuse the cached start of an earlier prompt. That
     saves prompt processing for repeated prompts but makes the answers depend on what was asked before:
